@@ -1,0 +1,3 @@
+from trackline.cli import main
+
+main()

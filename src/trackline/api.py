@@ -1,0 +1,90 @@
+"""What every route shares: the JSON response, the services, auth dependencies, error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from trackline.clock import Clock
+from trackline.errors import InvalidInput, TracklineError
+from trackline.ids import EventIds
+from trackline.ingest.writer import Writer
+from trackline.settings import Settings
+from trackline.storage.database import Database
+from trackline.workspaces.auth import KeyCache, Principal, authenticate, secret_from_headers
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+@dataclass
+class Services:
+    """Everything a request needs, built once per app by ``create_app``."""
+
+    settings: Settings
+    db: Database
+    writer: Writer
+    clock: Clock
+    ids: EventIds
+    keys: KeyCache
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: the caller's key (Bearer), which must hold ``scope`` (or ``admin``)."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate(services(request).keys, secret_from_headers(request))
+        principal.require(scope)
+        return principal
+
+    return dependency
+
+
+def error_response(exc: TracklineError) -> JSON:
+    return JSON(exc.body(), status_code=exc.status, headers=exc.headers())
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error, ours or the framework's, leaves in the one shape of spec 3.4."""
+
+    async def domain(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TracklineError)
+        return error_response(exc)
+
+    async def validation(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body")]
+        return error_response(
+            InvalidInput(first.get("msg", "invalid"), field=".".join(loc) or None)
+        )
+
+    async def http(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        err = TracklineError(str(exc.detail), code=codes.get(exc.status_code, "http_error"))
+        err.status = exc.status_code
+        return error_response(err)
+
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        return error_response(TracklineError("internal error; see the server log"))
+
+    app.add_exception_handler(TracklineError, domain)
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(StarletteHTTPException, http)
+    app.add_exception_handler(Exception, unexpected)

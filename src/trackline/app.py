@@ -1,0 +1,81 @@
+"""The ASGI application, built by ``create_app(settings)``; nothing is created at import time."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from trackline import __version__
+from trackline.api import JSON, Services, install_error_handlers
+from trackline.clock import Clock, SystemClock
+from trackline.errors import Unavailable
+from trackline.ids import EventIds
+from trackline.ingest.writer import Writer
+from trackline.settings import Settings
+from trackline.storage.database import Database
+from trackline.workspaces.auth import KeyCache
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool = True
+) -> FastAPI:
+    """A Trackline server for ``settings`` (read from the environment when omitted)."""
+    settings = settings or Settings()
+    db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    svc = Services(
+        settings=settings,
+        db=db,
+        writer=Writer(db, settings.writer),
+        clock=clock or SystemClock(),
+        ids=EventIds(),
+        keys=KeyCache(db, settings.key_cache_s),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await run_in_threadpool(db.migrate)
+        svc.writer.start()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(svc.writer.stop)  # drain: commit what was accepted
+            db.dispose()
+
+    app = FastAPI(
+        title="Trackline",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=JSON,
+        description="Self-hosted customer event platform: Track API, people, timelines.",
+    )
+    app.state.services = svc
+    install_error_handlers(app)
+    _routes(app)
+    return app
+
+
+def _routes(app: FastAPI) -> None:
+    from trackline.events.routes import router as events
+    from trackline.failures.routes import router as failures
+    from trackline.ingest.routes import router as ingest
+    from trackline.people.routes import router as people
+
+    for router in (ingest, people, events, failures):
+        app.include_router(router)
+
+    @app.get("/health", tags=["health"])
+    async def health() -> JSON:
+        """200 when the database answers, 503 otherwise."""
+        svc: Services = app.state.services
+        if not await run_in_threadpool(svc.db.ping):
+            raise Unavailable("the database cannot be reached")
+        return JSON({"status": "ok"})
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (used by ``trackline serve --workers N``)."""
+    return create_app(Settings())

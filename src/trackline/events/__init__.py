@@ -1,0 +1,1 @@
+"""Reading events: a person's timeline and the workspace's recent events."""

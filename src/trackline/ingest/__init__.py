@@ -1,0 +1,1 @@
+"""Ingestion: wire formats -> canonical events -> validation -> one committed transaction."""

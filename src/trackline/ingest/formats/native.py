@@ -1,0 +1,180 @@
+"""The native wire format (spec 3.2): Flameup's and spec 004's fields and their synonyms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from trackline.errors import InvalidInput, PayloadTooLarge, TracklineError
+from trackline.ingest import values
+from trackline.ingest.model import CanonicalEvent, ItemError, Parsed
+from trackline.settings import Limits
+
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "external_id": ("external_id", "user_id", "userId"),
+    "device_id": ("device_id", "anonymous_id", "anonymousId"),
+    "event": ("event", "event_name", "type"),
+    "parameters": ("parameters", "properties", "data"),
+    "timestamp": ("timestamp",),
+    "message_id": ("message_id", "messageId", "insert_id", "$insert_id"),
+    "group_id": ("group_id",),
+    "context": ("context",),
+}
+KNOWN = frozenset(name for names in SYNONYMS.values() for name in names)
+
+
+def pick(item: dict[str, Any], meaning: str) -> tuple[Any, str]:
+    """The value given for one meaning and the name it was given under; two synonyms is a 400."""
+    found = [name for name in SYNONYMS[meaning] if name in item]
+    if len(found) > 1:
+        raise values.bad(
+            "conflicting_fields", f"give only one of {', '.join(found)}", ",".join(found)
+        )
+    name = found[0] if found else SYNONYMS[meaning][0]
+    return item.get(name), name
+
+
+def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> CanonicalEvent:
+    """One native event object -> a canonical event, or ``InvalidInput`` naming the field."""
+    if not isinstance(item, dict):
+        raise values.bad(
+            "invalid_event", "an event must be a JSON object", prefix.rstrip(".") or None
+        )
+    unknown = sorted(set(item) - KNOWN)
+    if unknown:
+        raise values.bad("unknown_field", f"unknown field {unknown[0]!r}", prefix + unknown[0])
+    fields = {meaning: pick(item, meaning) for meaning in SYNONYMS}
+
+    def at(meaning: str) -> str:
+        return prefix + fields[meaning][1]
+
+    external_id = values.check_identity(
+        fields["external_id"][0], limits=limits, field=at("external_id")
+    )
+    device_id = values.check_identity(fields["device_id"][0], limits=limits, field=at("device_id"))
+    if external_id is None and device_id is None:
+        raise values.bad(
+            "missing_identity",
+            "an event needs external_id/user_id or device_id/anonymous_id",
+            prefix + "external_id",
+        )
+    context = fields["context"][0]
+    if context is None:
+        context = {}
+    if not isinstance(context, dict):
+        raise values.bad("invalid_context", "context must be an object", at("context"))
+    if values.depth(context) > limits.depth:
+        raise values.bad("too_deep", f"context is nested deeper than {limits.depth}", at("context"))
+    return CanonicalEvent(
+        event=values.check_event_name(fields["event"][0], limits=limits, field=at("event")),
+        external_id=external_id,
+        device_id=device_id,
+        parameters=values.check_properties(
+            fields["parameters"][0], limits=limits, field=at("parameters")
+        ),
+        timestamp=values.check_event_time(
+            fields["timestamp"][0], now_ms=now_ms, limits=limits, field=at("timestamp")
+        ),
+        message_id=values.check_identity(
+            fields["message_id"][0], limits=limits, field=at("message_id")
+        ),
+        group_id=_group_id(fields["group_id"][0], context, limits=limits, field=at("group_id")),
+        context=context,
+    )
+
+
+def _group_id(top: Any, context: dict[str, Any], *, limits: Limits, field: str) -> str | None:
+    nested = context.get("group_id")
+    if top is not None and nested is not None and top != nested:
+        raise values.bad(
+            "conflicting_fields",
+            "group_id and context.group_id differ",
+            "group_id,context.group_id",
+        )
+    chosen, where = (top, field) if top is not None else (nested, "context.group_id")
+    return values.check_identity(chosen, limits=limits, field=where)
+
+
+def parse_items(
+    items: list[Any], *, now_ms: int, limits: Limits, prefix: str, whole_size: int
+) -> Parsed:
+    """Parse many native items; each bad one becomes an ``ItemError`` with its raw payload."""
+    parsed = Parsed(events=[], errors=[], size=whole_size)
+    check_size = whole_size > limits.event_bytes
+    for index, item in enumerate(items):
+        where = f"{prefix}[{index}]."
+        try:
+            if check_size:
+                _check_size(item, limits=limits, field=where.rstrip("."))
+            parsed.events.append(
+                (index, parse_event(item, now_ms=now_ms, limits=limits, prefix=where))
+            )
+        except InvalidInput as exc:
+            parsed.errors.append(item_error(index, exc, item))
+    return parsed
+
+
+def _check_size(item: Any, *, limits: Limits, field: str) -> None:
+    size = len(orjson.dumps(item))
+    if size > limits.event_bytes:
+        raise values.bad(
+            "event_too_large",
+            f"the event is {size} bytes; the limit is {limits.event_bytes}",
+            field,
+        )
+
+
+def item_error(index: int | None, exc: TracklineError, item: Any) -> ItemError:
+    """An ``ItemError`` for a refused item, keeping its raw JSON and any identity it named."""
+    ext = dev = None
+    if isinstance(item, dict):
+        ext = _first_str(item, SYNONYMS["external_id"])
+        dev = _first_str(item, SYNONYMS["device_id"])
+    return ItemError(
+        index=index,
+        code=exc.code,
+        message=exc.message,
+        field=exc.field,
+        payload=orjson.dumps(item).decode(),
+        external_id=ext,
+        device_id=dev,
+    )
+
+
+def _first_str(item: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = item.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)[:255]
+    return None
+
+
+def parse_track(body: Any, *, now_ms: int, limits: Limits, size: int) -> Parsed:
+    """``POST /api/v1/track``: one event object."""
+    if size > limits.event_bytes:
+        exc = values.bad(
+            "event_too_large", f"the event is {size} bytes; the limit is {limits.event_bytes}", None
+        )
+        return Parsed(events=[], errors=[item_error(None, exc, body)], size=size)
+    try:
+        return Parsed(events=[(0, parse_event(body, now_ms=now_ms, limits=limits))], errors=[])
+    except InvalidInput as exc:
+        return Parsed(events=[], errors=[item_error(None, exc, body)], size=size)
+
+
+def parse_batch(body: Any, *, now_ms: int, limits: Limits, size: int) -> Parsed:
+    """``POST /api/v1/track/batch``: ``{"events": [...]}``; whole-request problems raise."""
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise values.bad("invalid_batch", 'a batch is an object {"events": [...]}', "events")
+    extra = sorted(set(body) - {"events"})
+    if extra:
+        raise values.bad("unknown_field", f"unknown field {extra[0]!r}", extra[0])
+    items = body["events"]
+    if len(items) > limits.batch_events:
+        raise PayloadTooLarge(
+            f"a batch holds at most {limits.batch_events} events; this one has {len(items)}",
+            field="events",
+            code="batch_too_large",
+        )
+    return parse_items(items, now_ms=now_ms, limits=limits, prefix="events", whole_size=size)

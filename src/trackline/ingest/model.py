@@ -1,0 +1,51 @@
+"""The canonical event and the per-item error every wire format produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class CanonicalEvent:
+    """One event in Trackline's own vocabulary, validated, time in ms UTC."""
+
+    event: str
+    external_id: str | None
+    device_id: str | None
+    parameters: dict[str, Any]
+    timestamp: int
+    message_id: str | None = None
+    group_id: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ItemError:
+    """Why one item of a request was refused, with the raw item so it can be kept."""
+
+    index: int | None
+    code: str
+    message: str
+    field: str | None
+    payload: str
+    payload_truncated: bool = False
+    external_id: str | None = None
+    device_id: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "code": self.code,
+            "message": self.message,
+            "field": self.field,
+        }
+
+
+@dataclass(slots=True)
+class Parsed:
+    """A request body, parsed: the good events with their positions, and the refused items."""
+
+    events: list[tuple[int, CanonicalEvent]]
+    errors: list[ItemError]
+    size: int = 0

@@ -1,0 +1,160 @@
+"""The write half of ingestion, run inside the writer's transaction: dedup, identity
+resolution, ``@first_session``, event rows, group links and the failed-events store."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from trackline.ids import EventIds
+from trackline.ingest import store
+from trackline.ingest.model import CanonicalEvent, ItemError
+from trackline.people import identity
+from trackline.people import store as people_store
+
+FIRST_SESSION = "@first_session"
+
+
+@dataclass(slots=True)
+class Origin:
+    """Who sent a request and through which endpoint; kept with its failed events."""
+
+    workspace_id: str
+    key_id: str | None
+    source: str
+
+
+def store_events(
+    conn: sa.Connection,
+    *,
+    origin: Origin,
+    items: list[CanonicalEvent],
+    now_ms: int,
+    ids: EventIds,
+) -> list[str]:
+    """Store events (deduplicated by message id) and return each one's event id, in order."""
+    ws = origin.workspace_id
+    known = store.existing_message_ids(
+        conn, workspace_id=ws, message_ids=[e.message_id for e in items if e.message_id]
+    )
+    result: list[str | None] = [None] * len(items)
+    fresh: list[tuple[int, CanonicalEvent]] = []
+    for position, item in enumerate(items):
+        if item.message_id is not None and item.message_id in known:
+            result[position] = known[item.message_id]
+        else:
+            event_id = ids.new(now_ms)
+            if item.message_id is not None:
+                known[item.message_id] = event_id
+            result[position] = event_id
+            fresh.append((position, item))
+    _write_fresh(conn, ws=ws, fresh=fresh, result=result, now_ms=now_ms, ids=ids)
+    _settle_races(conn, ws=ws, fresh=fresh, result=result)
+    return [r for r in result if r is not None]
+
+
+def _write_fresh(
+    conn: sa.Connection,
+    *,
+    ws: str,
+    fresh: list[tuple[int, CanonicalEvent]],
+    result: list[str | None],
+    now_ms: int,
+    ids: EventIds,
+) -> None:
+    resolution = identity.resolve(
+        conn,
+        workspace_id=ws,
+        pairs=[(e.external_id, e.device_id) for _, e in fresh],
+        now_ms=now_ms,
+    )
+    firsts = dict(resolution.new_devices)
+    rows: list[dict[str, Any]] = []
+    groups: set[tuple[str, str]] = set()
+    for n, ((position, item), person) in enumerate(zip(fresh, resolution.person_ids, strict=True)):
+        if n in firsts:
+            rows.append(_first_session(ws, person, item, now_ms, ids))
+        rows.append(_row(ws, person, str(result[position]), item, now_ms))
+        if item.group_id is not None:
+            groups.add((person, item.group_id))
+    store.insert_events(conn, rows)
+    people_store.add_groups(conn, workspace_id=ws, pairs=groups, now_ms=now_ms)
+
+
+def _settle_races(
+    conn: sa.Connection,
+    *,
+    ws: str,
+    fresh: list[tuple[int, CanonicalEvent]],
+    result: list[str | None],
+) -> None:
+    """Another process may have stored one of our message ids in the meantime: answer with
+    the id that is stored, so a retry always gets the original event id."""
+    mids = [e.message_id for _, e in fresh if e.message_id is not None]
+    if not mids or conn.dialect.name == "sqlite":  # SQLite admits one writer at a time
+        return
+    stored = store.existing_message_ids(conn, workspace_id=ws, message_ids=mids)
+    for position, item in fresh:
+        if item.message_id is not None:
+            result[position] = stored.get(item.message_id, result[position])
+
+
+def _row(ws: str, person: str, event_id: str, e: CanonicalEvent, now_ms: int) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "workspace_id": ws,
+        "person_id": person,
+        "external_id": e.external_id,
+        "device_id": e.device_id,
+        "event": e.event,
+        "parameters": e.parameters,
+        "group_id": e.group_id,
+        "context": e.context,
+        "timestamp": e.timestamp,
+        "created_at": now_ms,
+        "message_id": e.message_id,
+    }
+
+
+def _first_session(
+    ws: str, person: str, e: CanonicalEvent, now_ms: int, ids: EventIds
+) -> dict[str, Any]:
+    first = CanonicalEvent(
+        event=FIRST_SESSION,
+        external_id=e.external_id,
+        device_id=e.device_id,
+        parameters={},
+        timestamp=e.timestamp,
+        message_id=f"{FIRST_SESSION}:{e.device_id}",
+    )
+    return _row(ws, person, ids.new(now_ms), first, now_ms)
+
+
+def store_failures(
+    conn: sa.Connection, *, origin: Origin, errors: list[ItemError], now_ms: int
+) -> None:
+    """Keep every refused item with its raw payload, reason, key and time."""
+    store.insert_failed(
+        conn,
+        [
+            {
+                "id": "fev_" + secrets.token_hex(16),
+                "workspace_id": origin.workspace_id,
+                "key_id": origin.key_id,
+                "source": origin.source,
+                "item_index": e.index,
+                "code": e.code,
+                "message": e.message,
+                "field": e.field,
+                "payload": e.payload,
+                "payload_truncated": e.payload_truncated,
+                "external_id": e.external_id,
+                "device_id": e.device_id,
+                "received_at": now_ms,
+            }
+            for e in errors
+        ],
+    )

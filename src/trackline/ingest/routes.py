@@ -1,0 +1,78 @@
+"""Native Track API: ``POST /api/v1/track`` and ``POST /api/v1/track/batch``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from trackline.api import JSON, require, services
+from trackline.errors import InvalidInput
+from trackline.ingest.body import read_body
+from trackline.ingest.formats import native
+from trackline.ingest.pipeline import Origin
+from trackline.ingest.service import ingest
+from trackline.workspaces.auth import Principal
+
+router = APIRouter(tags=["track"])
+
+_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "One event (spec 3.2); synonyms: user_id/userId, anonymous_id/anonymousId, "
+    "event_name/type, properties/data, messageId/insert_id/$insert_id.",
+    "properties": {
+        "external_id": {"type": "string"},
+        "device_id": {"type": "string"},
+        "event": {"type": "string"},
+        "parameters": {"type": "object"},
+        "timestamp": {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}]},
+        "message_id": {"type": "string"},
+        "group_id": {"type": "string"},
+        "context": {"type": "object"},
+    },
+    "example": {
+        "external_id": "user_123",
+        "event": "purchase_completed",
+        "parameters": {"order_id": "order_789", "amount": 99.99, "currency": "USD"},
+    },
+}
+
+
+def _body_doc(schema: dict[str, object]) -> dict[str, object]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+@router.post("/api/v1/track", openapi_extra=_body_doc(_EVENT_SCHEMA))
+async def track(request: Request, who: Principal = Depends(require("events:write"))) -> JSON:
+    """Track one event. 200 once it is committed; a repeat of a message id answers with the
+    original event id."""
+    svc = services(request)
+    body = await read_body(request, limit=svc.settings.limits.request_bytes)
+    origin = Origin(who.workspace_id, who.key_id, "api/v1/track")
+    outcome = await ingest(svc, origin=origin, body=body, parse=native.parse_track)
+    if outcome.parsed.errors:
+        e = outcome.parsed.errors[0]
+        raise InvalidInput(e.message, field=e.field, code=e.code)
+    return JSON({"success": True, "event_id": outcome.event_ids[0]})
+
+
+@router.post(
+    "/api/v1/track/batch",
+    openapi_extra=_body_doc(
+        {"type": "object", "properties": {"events": {"type": "array", "items": _EVENT_SCHEMA}}}
+    ),
+)
+async def track_batch(request: Request, who: Principal = Depends(require("events:write"))) -> JSON:
+    """Track up to 1,000 events. Valid events are stored; each invalid one is reported by index
+    and kept in failed events."""
+    svc = services(request)
+    body = await read_body(request, limit=svc.settings.limits.request_bytes)
+    origin = Origin(who.workspace_id, who.key_id, "api/v1/track/batch")
+    outcome = await ingest(svc, origin=origin, body=body, parse=native.parse_batch)
+    errors = [e.public() for e in outcome.parsed.errors]
+    return JSON(
+        {
+            "success": not errors,
+            "accepted": len(outcome.parsed.events),
+            "event_ids": outcome.event_ids,
+            "errors": errors,
+        }
+    )

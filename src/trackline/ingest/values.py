@@ -1,0 +1,215 @@
+"""Value rules for events and person attributes. Pure: no I/O, time passed in.
+
+Types (spec 3.3): string, number (integers stay integers), boolean, time (ISO 8601 date-time),
+array (all strings or all numbers), json (object, or array of objects), null.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from trackline.errors import InvalidInput
+from trackline.settings import Limits
+
+AUTO_COLLECTED = frozenset(
+    {
+        "@first_session",
+        "@clicked",
+        "@foreground_received",
+        "@background_received",
+        "@iam_displayed",
+        "@iam_clicked",
+        "@iam_closed",
+    }
+)
+# Recorded by the server itself; a client may not send it.
+SERVER_RECORDED = frozenset({"@first_session"})
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+# Below this a "millisecond" timestamp is before 1973: almost surely Unix seconds sent by mistake.
+_MIN_MS = 100_000_000_000
+
+
+def bad(code: str, message: str, field: str | None) -> InvalidInput:
+    return InvalidInput(message, field=field, code=code)
+
+
+def check_event_name(name: Any, *, limits: Limits, field: str = "event") -> str:
+    """An event name: a string of 1..N characters, no control characters, ``@`` reserved."""
+    if name is None:
+        raise bad("missing_event_name", "the event name is required", field)
+    if not isinstance(name, str):
+        raise bad("invalid_event_name", "the event name must be a string", field)
+    if not 1 <= len(name) <= limits.event_name_chars:
+        raise bad(
+            "invalid_event_name",
+            f"the event name must have 1 to {limits.event_name_chars} characters",
+            field,
+        )
+    if _CONTROL.search(name):
+        raise bad("invalid_event_name", "the event name contains control characters", field)
+    if name.startswith("@"):
+        if name in SERVER_RECORDED:
+            raise bad("reserved_event_name", f"{name} is recorded by the server itself", field)
+        if name not in AUTO_COLLECTED:
+            raise bad(
+                "reserved_event_name",
+                "names starting with @ are reserved for automatically collected events",
+                field,
+            )
+    return name
+
+
+def check_identity(value: Any, *, limits: Limits, field: str) -> str | None:
+    """A user, device, message or group id: a non-empty string (an integer is taken as text)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise bad("invalid_identity", f"{field} must be a string", field)
+    if not value or len(value) > limits.identity_chars:
+        raise bad(
+            "invalid_identity", f"{field} must have 1 to {limits.identity_chars} characters", field
+        )
+    if _CONTROL.search(value):
+        raise bad("invalid_identity", f"{field} contains control characters", field)
+    return value
+
+
+def parse_time(value: Any, *, field: str) -> int:
+    """ISO 8601 date-time (offset optional, UTC if absent) or Unix milliseconds -> ms UTC."""
+    if isinstance(value, bool):
+        raise bad("invalid_timestamp", "a time must be an ISO 8601 string or Unix ms", field)
+    if isinstance(value, int | float):
+        ms = int(value)
+        if ms < _MIN_MS:
+            raise bad(
+                "invalid_timestamp",
+                "a numeric time is Unix milliseconds; this looks like seconds",
+                field,
+            )
+        return ms
+    if not isinstance(value, str) or not _ISO_DATETIME.match(value):
+        raise bad("invalid_timestamp", "a time must be an ISO 8601 date-time or Unix ms", field)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise bad("invalid_timestamp", f"not an ISO 8601 date-time: {value!r}", field) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    ms = int(parsed.timestamp() * 1000)
+    if ms < 0:
+        raise bad("invalid_timestamp", "a time before 1970 is not accepted", field)
+    return ms
+
+
+def check_event_time(value: Any, *, now_ms: int, limits: Limits, field: str = "timestamp") -> int:
+    """The event's own time: defaults to now, refused when too far in the future."""
+    if value is None:
+        return now_ms
+    ms = parse_time(value, field=field)
+    if ms > now_ms + limits.future_ms:
+        raise bad(
+            "timestamp_in_future",
+            f"the timestamp is more than {limits.future_ms // 1000} s in the future",
+            field,
+        )
+    return ms
+
+
+def check_properties(props: Any, *, limits: Limits, field: str) -> dict[str, Any]:
+    """An object of typed values (spec 3.3); raises with the path of the first bad value."""
+    if props is None:
+        return {}
+    if not isinstance(props, dict):
+        raise bad("invalid_properties", f"{field} must be an object", field)
+    for name, value in props.items():
+        path = f"{field}.{name}"
+        check_property_name(name, limits=limits, field=path)
+        check_value(value, field=path)
+    if depth(props) > limits.depth:
+        raise bad("too_deep", f"{field} is nested deeper than {limits.depth} levels", field)
+    return props
+
+
+def check_property_name(name: str, *, limits: Limits, field: str) -> None:
+    if not 1 <= len(name) <= limits.property_name_chars or _CONTROL.search(name):
+        raise bad(
+            "invalid_property_name",
+            f"a property name must have 1 to {limits.property_name_chars} printable characters",
+            field,
+        )
+
+
+def check_value(value: Any, *, field: str) -> None:
+    """One property value: a scalar, a homogeneous array, or json (object / array of objects)."""
+    if isinstance(value, list):
+        kinds = {_element_kind(item) for item in value}
+        if len(kinds) > 1:
+            raise bad(
+                "mixed_array",
+                "an array must hold only strings, only numbers, or only objects",
+                field,
+            )
+        if kinds and kinds <= {"bool", "null", "array"}:
+            raise bad(
+                "invalid_array",
+                "an array must hold only strings, only numbers, or only objects",
+                field,
+            )
+
+
+def _element_kind(item: Any) -> str:
+    if isinstance(item, bool):
+        return "bool"
+    if isinstance(item, int | float):
+        return "number"
+    if isinstance(item, str):
+        return "string"
+    if isinstance(item, dict):
+        return "object"
+    if isinstance(item, list):
+        return "array"
+    return "null"
+
+
+def depth(value: Any) -> int:
+    """Nesting depth: a scalar is 0, a container is one more than its deepest member."""
+    if isinstance(value, dict):
+        return 1 + max((depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((depth(v) for v in value), default=0)
+    return 0
+
+
+def infer_type(value: Any) -> str:
+    """The catalog type of a value as it arrived (no coercion)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "time" if is_iso_datetime(value) else "string"
+    if isinstance(value, dict):
+        return "json"
+    if value and isinstance(value[0], dict):
+        return "json"
+    if value and isinstance(value[0], str):
+        return "array_string"
+    return "array_number" if value else "array"
+
+
+def is_iso_datetime(text: str) -> bool:
+    if not _ISO_DATETIME.match(text):
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True

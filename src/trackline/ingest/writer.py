@@ -1,0 +1,148 @@
+"""Group commit: one writer thread per process runs every write job that has accumulated in
+one transaction, commits, and only then answers the waiting requests. A job that fails makes
+the writer re-run the batch's jobs one by one, so one bad job never costs the others."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from trackline.errors import Overloaded
+from trackline.settings import WriterSettings
+from trackline.storage.database import Database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Job = Callable[[sa.Connection], Any]
+
+
+@dataclass(slots=True)
+class _Pending:
+    fn: Job
+    weight: int
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+class Writer:
+    """The process's single writer. ``submit`` from async code; ``start``/``stop`` around it."""
+
+    def __init__(self, db: Database, settings: WriterSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._queued_weight = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.commits = 0  # transactions committed, for stats and tests
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="trackline-writer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Drain: commit everything queued, then end the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    @property
+    def queued_weight(self) -> int:
+        return self._queued_weight
+
+    async def submit(self, fn: Callable[[sa.Connection], T], *, weight: int = 1) -> T:
+        """Run ``fn(conn)`` in the writer's next transaction; return once it is committed.
+
+        Waits at most ``enqueue_timeout_s`` for queue room, then raises ``Overloaded`` (503).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.settings.enqueue_timeout_s
+        while (future := self._try_put(fn, weight, loop)) is None:
+            if time.monotonic() >= deadline:
+                raise Overloaded(
+                    "the writer is saturated; retry later",
+                    retry_after_s=self.settings.retry_after_s,
+                )
+            await asyncio.sleep(0.005)
+        return await future  # type: ignore[no-any-return]
+
+    def _try_put(
+        self, fn: Job, weight: int, loop: asyncio.AbstractEventLoop
+    ) -> asyncio.Future[Any] | None:
+        with self._cond:
+            if self._stopping:
+                raise Overloaded("the server is shutting down", retry_after_s=1)
+            limit = self.settings.queue_events
+            if self._queue and self._queued_weight + weight > limit:
+                return None
+            future: asyncio.Future[Any] = loop.create_future()
+            self._queue.append(_Pending(fn, weight, future, loop))
+            self._queued_weight += weight
+            self._cond.notify()
+            return future
+
+    def _take(self) -> list[_Pending]:
+        with self._cond:
+            while not self._queue and not self._stopping:
+                self._cond.wait()
+            if self.settings.max_wait_ms > 0 and not self._stopping:
+                self._cond.wait_for(
+                    lambda: self._queued_weight >= self.settings.max_batch_events,
+                    self.settings.max_wait_ms / 1000,
+                )
+            batch: list[_Pending] = []
+            weight = 0
+            while self._queue and (not batch or weight < self.settings.max_batch_events):
+                job = self._queue.popleft()
+                batch.append(job)
+                weight += job.weight
+            self._queued_weight -= weight
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if not batch:
+                return  # stopping and drained
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            with self.db.write() as conn:
+                results = [job.fn(conn) for job in batch]
+        except BaseException as exc:
+            if len(batch) == 1:
+                _answer(batch[0], error=exc)
+                return
+            for job in batch:
+                self._commit([job])
+            return
+        self.commits += 1
+        for job, result in zip(batch, results, strict=True):
+            _answer(job, result=result)
+
+
+def _answer(job: _Pending, *, result: Any = None, error: BaseException | None = None) -> None:
+    def settle() -> None:
+        if job.future.done():  # the request went away; its work is committed all the same
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
+
+    with contextlib.suppress(RuntimeError):  # the request's loop is closed
+        job.loop.call_soon_threadsafe(settle)

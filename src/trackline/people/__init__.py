@@ -1,0 +1,1 @@
+"""People: identity resolution and merge, attributes, lookups and erasure."""

@@ -1,0 +1,253 @@
+"""SQL for people and identities. Query functions take a connection and keyword arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from trackline.storage import dialect
+from trackline.storage.schema import (
+    events,
+    failed_events,
+    identities,
+    people,
+    person_groups,
+    person_merges,
+)
+
+USER, DEVICE = "user", "device"
+
+
+def find_identities(
+    conn: sa.Connection, *, workspace_id: str, kind: str, values: Iterable[str]
+) -> dict[str, str]:
+    """``value -> person_id`` for the identities of one kind that exist."""
+    found: dict[str, str] = {}
+    for part in dialect.chunks(sorted(set(values))):
+        if not part:
+            continue
+        rows = conn.execute(
+            sa.select(identities.c.value, identities.c.person_id).where(
+                identities.c.workspace_id == workspace_id,
+                identities.c.kind == kind,
+                identities.c.value.in_(part),
+            )
+        )
+        found.update({value: person for value, person in rows})
+    return found
+
+
+def users_of(
+    conn: sa.Connection, *, workspace_id: str, person_ids: Iterable[str]
+) -> dict[str, str]:
+    """``person_id -> external_id`` for those of the persons that have one."""
+    found: dict[str, str] = {}
+    for part in dialect.chunks(sorted(set(person_ids))):
+        if not part:
+            continue
+        rows = conn.execute(
+            sa.select(identities.c.person_id, identities.c.value).where(
+                identities.c.workspace_id == workspace_id,
+                identities.c.kind == USER,
+                identities.c.person_id.in_(part),
+            )
+        )
+        found.update({person: value for person, value in rows})
+    return found
+
+
+def insert_people(conn: sa.Connection, *, workspace_id: str, ids: list[str], now_ms: int) -> None:
+    if ids:
+        conn.execute(
+            people.insert(),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "id": pid,
+                    "attributes": {},
+                    "created_at": now_ms,
+                    "updated_at": now_ms,
+                }
+                for pid in ids
+            ],
+        )
+
+
+def insert_identities(
+    conn: sa.Connection, *, workspace_id: str, rows: list[tuple[str, str, str]], now_ms: int
+) -> None:
+    """Insert ``(kind, value, person_id)`` rows."""
+    if rows:
+        conn.execute(
+            identities.insert(),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "kind": kind,
+                    "value": value,
+                    "person_id": person,
+                    "created_at": now_ms,
+                }
+                for kind, value, person in rows
+            ],
+        )
+
+
+def move_identity(
+    conn: sa.Connection, *, workspace_id: str, kind: str, value: str, person_id: str
+) -> None:
+    conn.execute(
+        identities.update()
+        .where(
+            identities.c.workspace_id == workspace_id,
+            identities.c.kind == kind,
+            identities.c.value == value,
+        )
+        .values(person_id=person_id)
+    )
+
+
+def get_attributes(conn: sa.Connection, *, workspace_id: str, person_id: str) -> dict[str, Any]:
+    value = conn.execute(
+        sa.select(people.c.attributes).where(
+            people.c.workspace_id == workspace_id, people.c.id == person_id
+        )
+    ).scalar_one()
+    return dict(value or {})
+
+
+def set_attributes(
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    person_id: str,
+    attributes: dict[str, Any],
+    now_ms: int,
+) -> None:
+    conn.execute(
+        people.update()
+        .where(people.c.workspace_id == workspace_id, people.c.id == person_id)
+        .values(attributes=attributes, updated_at=now_ms)
+    )
+
+
+def add_groups(
+    conn: sa.Connection, *, workspace_id: str, pairs: set[tuple[str, str]], now_ms: int
+) -> None:
+    """Link ``(person_id, group_id)`` pairs; existing links are kept as they are."""
+    if pairs:
+        stmt = dialect.insert_ignore(
+            conn, person_groups, on=["workspace_id", "person_id", "group_id"]
+        )
+        conn.execute(
+            stmt,
+            [
+                {"workspace_id": workspace_id, "person_id": p, "group_id": g, "created_at": now_ms}
+                for p, g in sorted(pairs)
+            ],
+        )
+
+
+def merge(
+    conn: sa.Connection, *, workspace_id: str, loser: str, survivor: str, now_ms: int
+) -> None:
+    """Fold person ``loser`` into ``survivor`` in the current transaction: events, identities,
+    groups and attributes follow (the survivor's own attribute values win)."""
+    ws = workspace_id
+    conn.execute(
+        events.update()
+        .where(events.c.workspace_id == ws, events.c.person_id == loser)
+        .values(person_id=survivor)
+    )
+    conn.execute(
+        identities.update()
+        .where(identities.c.workspace_id == ws, identities.c.person_id == loser)
+        .values(person_id=survivor)
+    )
+    groups = conn.execute(
+        sa.select(person_groups.c.group_id).where(
+            person_groups.c.workspace_id == ws, person_groups.c.person_id == loser
+        )
+    ).scalars()
+    add_groups(conn, workspace_id=ws, pairs={(survivor, g) for g in groups}, now_ms=now_ms)
+    conn.execute(
+        person_groups.delete().where(
+            person_groups.c.workspace_id == ws, person_groups.c.person_id == loser
+        )
+    )
+    merged = get_attributes(conn, workspace_id=ws, person_id=loser)
+    merged.update(get_attributes(conn, workspace_id=ws, person_id=survivor))
+    set_attributes(conn, workspace_id=ws, person_id=survivor, attributes=merged, now_ms=now_ms)
+    created = conn.execute(
+        sa.select(sa.func.min(people.c.created_at)).where(
+            people.c.workspace_id == ws, people.c.id.in_([loser, survivor])
+        )
+    ).scalar_one()
+    conn.execute(
+        people.update()
+        .where(people.c.workspace_id == ws, people.c.id == survivor)
+        .values(created_at=created)
+    )
+    conn.execute(people.delete().where(people.c.workspace_id == ws, people.c.id == loser))
+    conn.execute(
+        person_merges.update()
+        .where(person_merges.c.workspace_id == ws, person_merges.c.into_id == loser)
+        .values(into_id=survivor)
+    )
+    conn.execute(
+        person_merges.insert().values(
+            workspace_id=ws, merged_id=loser, into_id=survivor, merged_at=now_ms
+        )
+    )
+
+
+def resolve_id(conn: sa.Connection, *, workspace_id: str, person_id: str) -> str | None:
+    """The live person for an id: itself, or the person it was merged into; None if unknown."""
+    exists = conn.execute(
+        sa.select(people.c.id).where(
+            people.c.workspace_id == workspace_id, people.c.id == person_id
+        )
+    ).scalar()
+    if exists:
+        return str(exists)
+    into = conn.execute(
+        sa.select(person_merges.c.into_id).where(
+            person_merges.c.workspace_id == workspace_id, person_merges.c.merged_id == person_id
+        )
+    ).scalar()
+    return str(into) if into else None
+
+
+def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
+    """Delete a person and every trace of it: events, identities, groups, merge records, and
+    the failed events that named one of its identities."""
+    ws = workspace_id
+    owned = conn.execute(
+        sa.select(identities.c.kind, identities.c.value).where(
+            identities.c.workspace_id == ws, identities.c.person_id == person_id
+        )
+    ).all()
+    users = [v for k, v in owned if k == USER]
+    devices = [v for k, v in owned if k == DEVICE]
+    if users:
+        conn.execute(
+            failed_events.delete().where(
+                failed_events.c.workspace_id == ws, failed_events.c.external_id.in_(users)
+            )
+        )
+    if devices:
+        conn.execute(
+            failed_events.delete().where(
+                failed_events.c.workspace_id == ws, failed_events.c.device_id.in_(devices)
+            )
+        )
+    for table, column in (
+        (events, events.c.person_id),
+        (identities, identities.c.person_id),
+        (person_groups, person_groups.c.person_id),
+        (person_merges, person_merges.c.into_id),
+        (people, people.c.id),
+    ):
+        conn.execute(table.delete().where(table.c.workspace_id == ws, column == person_id))

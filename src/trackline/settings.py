@@ -1,0 +1,66 @@
+"""One settings tree. Every field reads ``TRACKLINE_<NAME>`` from the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Limits(BaseSettings):
+    """Input limits; over a limit the request or item gets a clear error, never a truncation."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACKLINE_LIMIT_")
+
+    event_name_chars: int = Field(200, description="Longest event name, in characters.")
+    event_bytes: int = Field(32 * 1024, description="Largest single event, as compact JSON bytes.")
+    batch_events: int = Field(1000, description="Most events in one batch request.")
+    request_bytes: int = Field(5 * 1024 * 1024, description="Largest request body (decompressed).")
+    depth: int = Field(8, description="Deepest nesting of objects/arrays inside properties.")
+    identity_chars: int = Field(255, description="Longest user id, device id or message id.")
+    property_name_chars: int = Field(255, description="Longest property or attribute name.")
+    future_ms: int = Field(
+        24 * 3600 * 1000,
+        description="How far in the future (ms) an event timestamp may lie before it is refused.",
+    )
+
+
+class WriterSettings(BaseSettings):
+    """The group-commit writer: one per server process."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACKLINE_WRITER_")
+
+    max_batch_events: int = Field(
+        5000, description="Most events committed in one transaction by the writer."
+    )
+    max_wait_ms: float = Field(
+        2.0, description="How long the writer waits for more work before committing (ms)."
+    )
+    queue_events: int = Field(
+        50_000, description="Events that may wait for the writer before new requests wait."
+    )
+    enqueue_timeout_s: float = Field(
+        2.0, description="How long a request waits for queue room before it gets 503."
+    )
+    retry_after_s: int = Field(1, description="Retry-After (seconds) sent with a 503.")
+
+
+class Settings(BaseSettings):
+    """Settings for the server and the CLI; CLI flags fall back to the same variables."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACKLINE_", env_nested_delimiter="__")
+
+    database_url: str = Field(
+        "sqlite:///trackline.db",
+        description="SQLAlchemy URL of the database; postgresql://... selects PostgreSQL.",
+    )
+    host: str = Field("127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(8000, description="Port `serve` listens on.")
+    workers: int = Field(1, description="Server processes started by `serve`.")
+    sqlite_synchronous: str = Field(
+        "FULL", description="SQLite synchronous pragma; FULL keeps every acknowledged commit."
+    )
+    key_cache_s: float = Field(
+        5.0, description="Seconds an API key lookup is cached in a process (revocation delay)."
+    )
+    limits: Limits = Field(default_factory=Limits, description="Input limits.")
+    writer: WriterSettings = Field(default_factory=WriterSettings, description="Writer tuning.")

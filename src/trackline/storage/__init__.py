@@ -1,0 +1,1 @@
+"""The one storage core: schema, engines and transactions, dialect differences, migrations."""

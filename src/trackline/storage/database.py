@@ -1,0 +1,125 @@
+"""Engines, pragmas and transactions for SQLite and PostgreSQL, built from a URL (never at
+import time). Driver errors are translated here into domain errors."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy import exc as sa_exc
+
+from trackline.errors import Unavailable
+
+
+def normalise_url(url: str) -> sa.URL:
+    """Accept ``postgresql://`` and ``postgres://`` and select the psycopg 3 driver for them."""
+    parsed = sa.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class Database:
+    """One database: a write engine and a read engine (the same one on PostgreSQL).
+
+    SQLite discipline: WAL, ``busy_timeout``, ``foreign_keys=ON``, ``synchronous=FULL`` and
+    ``BEGIN IMMEDIATE`` for every write transaction, so concurrent writers queue instead of
+    failing half way and an acknowledged commit is on disk.
+    """
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8) -> None:
+        self.url = normalise_url(url)
+        self.dialect = "postgresql" if self.url.get_backend_name() == "postgresql" else "sqlite"
+        options: dict[str, Any] = {
+            "json_serializer": _json_dumps,
+            "json_deserializer": orjson.loads,
+        }
+        if self.dialect == "sqlite":
+            self.write_engine = self._sqlite_engine("BEGIN IMMEDIATE", sqlite_synchronous, options)
+            self.read_engine = self._sqlite_engine("BEGIN", sqlite_synchronous, options)
+        else:
+            self.write_engine = sa.create_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **options
+            )
+            self.read_engine = self.write_engine
+
+    def _sqlite_engine(self, begin: str, synchronous: str, options: dict[str, Any]) -> sa.Engine:
+        engine = sa.create_engine(self.url, connect_args={"check_same_thread": False}, **options)
+
+        @sa_event.listens_for(engine, "connect")
+        def _connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_conn.cursor()
+            for pragma in (
+                "journal_mode=WAL",
+                "busy_timeout=10000",
+                "foreign_keys=ON",
+                f"synchronous={synchronous}",
+            ):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @sa_event.listens_for(engine, "begin")
+        def _begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A write transaction: committed when the block ends, rolled back on an exception."""
+        with translate_errors(), self.write_engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read-only transaction (a consistent snapshot)."""
+        with translate_errors(), self.read_engine.begin() as conn:
+            yield conn
+
+    def ping(self) -> bool:
+        try:
+            with self.read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except Unavailable:
+            return False
+        return True
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (creates it on an empty database)."""
+        from trackline.storage.migrate import upgrade
+
+        with translate_errors(), self.write_engine.begin() as conn:
+            upgrade(conn)
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn a lost or refused database connection into ``Unavailable`` (503)."""
+    try:
+        yield
+    except sa_exc.OperationalError as exc:
+        if _is_connection_problem(exc):
+            raise Unavailable(f"database unavailable: {exc.orig}") from exc
+        raise
+    except sa_exc.DisconnectionError as exc:
+        raise Unavailable("database unavailable") from exc
+
+
+def _is_connection_problem(exc: sa_exc.OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    signs = ("connection", "could not connect", "unable to open", "server closed", "refused")
+    return exc.connection_invalidated or any(sign in text for sign in signs)

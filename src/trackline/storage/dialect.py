@@ -1,0 +1,46 @@
+"""The differences between SQLite and PostgreSQL, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+
+def insert_ignore(conn: sa.Connection, table: sa.Table, *, on: list[str]) -> Any:
+    """``INSERT ... ON CONFLICT (on) DO NOTHING`` for the connection's dialect."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing(index_elements=on)
+
+
+def upsert(conn: sa.Connection, table: sa.Table, *, on: list[str], update: list[str]) -> Any:
+    """``INSERT ... ON CONFLICT (on) DO UPDATE SET col = excluded.col`` for each of ``update``."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = module.insert(table)
+    return stmt.on_conflict_do_update(
+        index_elements=on, set_={name: stmt.excluded[name] for name in update}
+    )
+
+
+def chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
+    """Split bound-parameter lists so no statement exceeds a dialect's parameter limit."""
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+
+
+def lock_keys(conn: sa.Connection, keys: list[str]) -> None:
+    """Serialise concurrent writers that touch the same keys (identities) until commit.
+
+    SQLite needs nothing: ``BEGIN IMMEDIATE`` already admits one writer at a time. PostgreSQL
+    takes transaction-scoped advisory locks, in a fixed order so two writers cannot deadlock.
+    """
+    if conn.dialect.name != "postgresql" or not keys:
+        return
+    conn.execute(
+        sa.text(
+            "SELECT pg_advisory_xact_lock(k) FROM"
+            " (SELECT DISTINCT hashtextextended(x, 0) AS k FROM unnest(CAST(:keys AS text[])) AS x)"
+            " AS t ORDER BY k"
+        ),
+        {"keys": sorted(set(keys))},
+    )

@@ -1,0 +1,130 @@
+"""Every table, as one SQLAlchemy Core metadata. Times are integer ms UTC. Every table carries
+``workspace_id`` and every query filters on it, so the schema stays distributable by workspace."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (auto-increment, cheap appends).
+Seq = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Ms = sa.BigInteger
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", Ms, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("workspace_id", sa.String(32), sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("scopes", sa.String(200), nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("revoked_at", Ms, nullable=True),
+    sa.Index(None, "workspace_id"),
+)
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("workspace_id", sa.String(32), primary_key=True),
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("attributes", Json, nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+)
+
+# A person is a cluster of identities: at most one ``user`` (external id), any ``device`` ids.
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("workspace_id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("value", sa.String(255), primary_key=True),
+    sa.Column("person_id", sa.String(36), nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Index(None, "workspace_id", "person_id"),
+)
+
+# Where a merged-away person went, so its old id still finds the survivor.
+person_merges = sa.Table(
+    "person_merges",
+    metadata,
+    sa.Column("workspace_id", sa.String(32), primary_key=True),
+    sa.Column("merged_id", sa.String(36), primary_key=True),
+    sa.Column("into_id", sa.String(36), nullable=False),
+    sa.Column("merged_at", Ms, nullable=False),
+    sa.Index(None, "workspace_id", "into_id"),
+)
+
+person_groups = sa.Table(
+    "person_groups",
+    metadata,
+    sa.Column("workspace_id", sa.String(32), primary_key=True),
+    sa.Column("person_id", sa.String(36), primary_key=True),
+    sa.Column("group_id", sa.String(255), primary_key=True),
+    sa.Column("created_at", Ms, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", Seq, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(36), nullable=False),
+    sa.Column("workspace_id", sa.String(32), nullable=False),
+    sa.Column("person_id", sa.String(36), nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=True),
+    sa.Column("device_id", sa.String(255), nullable=True),
+    sa.Column("event", sa.String(200), nullable=False),
+    sa.Column("parameters", Json, nullable=False),
+    sa.Column("group_id", sa.String(255), nullable=True),
+    sa.Column("context", Json, nullable=False),
+    sa.Column("timestamp", Ms, nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("message_id", sa.String(255), nullable=True),
+    sa.Index(None, "workspace_id", "message_id", unique=True),
+    sa.Index(None, "workspace_id", "person_id", "timestamp"),
+    sa.Index(None, "workspace_id", "timestamp"),
+    sa.Index(None, "workspace_id", "event", "timestamp"),
+)
+
+failed_events = sa.Table(
+    "failed_events",
+    metadata,
+    sa.Column("seq", Seq, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("workspace_id", sa.String(32), nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("item_index", sa.Integer, nullable=True),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("field", sa.String(300), nullable=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("payload_truncated", sa.Boolean, nullable=False),
+    sa.Column("external_id", sa.String(255), nullable=True),
+    sa.Column("device_id", sa.String(255), nullable=True),
+    sa.Column("received_at", Ms, nullable=False),
+    sa.Index(None, "workspace_id", "received_at"),
+    sa.Index(None, "workspace_id", "code", "received_at"),
+    sa.Index(None, "workspace_id", "external_id"),
+    sa.Index(None, "workspace_id", "device_id"),
+)

@@ -1,0 +1,1 @@
+"""Workspaces, API keys (hashed at rest) and scopes."""
