@@ -33,7 +33,7 @@ class WriterSettings(BaseSettings):
         5000, description="Most events committed in one transaction by the writer."
     )
     max_wait_ms: float = Field(
-        2.0, description="How long the writer waits for more work before committing (ms)."
+        0.0, description="How long the writer waits for more work before committing (ms)."
     )
     queue_events: int = Field(
         50_000, description="Events that may wait for the writer before new requests wait."

@@ -123,7 +123,7 @@ class Writer:
         try:
             with self.db.write() as conn:
                 results = [job.fn(conn) for job in batch]
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach its request
             if len(batch) == 1:
                 _answer(batch[0], error=exc)
                 return
