@@ -59,12 +59,13 @@ def create_app(
 
 
 def _routes(app: FastAPI) -> None:
+    from trackline.catalog.routes import router as catalog
     from trackline.events.routes import router as events
     from trackline.failures.routes import router as failures
     from trackline.ingest.routes import router as ingest
     from trackline.people.routes import router as people
 
-    for router in (ingest, people, events, failures):
+    for router in (ingest, people, events, catalog, failures):
         app.include_router(router)
 
     @app.get("/health", tags=["health"])

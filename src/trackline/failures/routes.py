@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
 from trackline.api import JSON, require, services
+from trackline.errors import InvalidInput
 from trackline.events.routes import SINCE, UNTIL, _time
+from trackline.failures import replay
 from trackline.failures.queries import list_failed
+from trackline.ingest.body import read_body
 from trackline.workspaces.auth import Principal
 
 router = APIRouter(tags=["failed events"])
@@ -34,3 +38,31 @@ def failed_events(
             cursor=cursor,
         )
     return JSON({"failed_events": found, "next_cursor": next_cursor})
+
+
+@router.post("/api/v1/failed-events/replay")
+async def replay_failed(request: Request, who: Principal = Depends(require("admin"))) -> JSON:
+    """Re-run failed events through today's rules; those that pass are stored and leave the
+    failed store, the others stay with their new reason. Body: ``{"code"?, "ids"?, "limit"?}``
+    (at most 1,000 per call, oldest first)."""
+    svc = services(request)
+    body = await read_body(request, limit=64 * 1024)
+    try:
+        data = orjson.loads(body.data) if body.data.strip() else None
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    code, ids, limit = replay.parse_request(data)
+    result = await svc.writer.submit(
+        lambda conn: replay.replay(
+            conn,
+            workspace_id=who.workspace_id,
+            code=code,
+            ids=ids,
+            limit=limit,
+            limits=svc.settings.limits,
+            event_ids=svc.ids,
+            now_ms=svc.clock.now_ms(),
+        ),
+        weight=limit,
+    )
+    return JSON(result)

@@ -49,3 +49,5 @@ class Parsed:
     events: list[tuple[int, CanonicalEvent]]
     errors: list[ItemError]
     size: int = 0
+    raws: dict[int, Any] = field(default_factory=dict)  # position -> the item as sent
+    prefix: str = ""  # field path of an item, with {index}: "events[{index}]."

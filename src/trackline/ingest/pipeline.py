@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from trackline.catalog import service as catalog
 from trackline.ids import EventIds
 from trackline.ingest import store
 from trackline.ingest.model import CanonicalEvent, ItemError
@@ -76,12 +77,20 @@ def _write_fresh(
     groups: set[tuple[str, str]] = set()
     for n, ((position, item), person) in enumerate(zip(fresh, resolution.person_ids, strict=True)):
         if n in firsts:
-            rows.append(_first_session(ws, person, item, now_ms, ids))
+            rows.append(first_session_row(ws, person, item, now_ms, ids))
         rows.append(_row(ws, person, str(result[position]), item, now_ms))
         if item.group_id is not None:
             groups.add((person, item.group_id))
-    store.insert_events(conn, rows)
+    write_rows(conn, workspace_id=ws, rows=rows, now_ms=now_ms)
     people_store.add_groups(conn, workspace_id=ws, pairs=groups, now_ms=now_ms)
+
+
+def write_rows(
+    conn: sa.Connection, *, workspace_id: str, rows: list[dict[str, Any]], now_ms: int
+) -> None:
+    """Insert event rows and count them into the catalog (once per batch)."""
+    store.insert_events(conn, rows)
+    catalog.observe(conn, workspace_id=workspace_id, rows=rows, now_ms=now_ms)
 
 
 def _settle_races(
@@ -119,9 +128,10 @@ def _row(ws: str, person: str, event_id: str, e: CanonicalEvent, now_ms: int) ->
     }
 
 
-def _first_session(
+def first_session_row(
     ws: str, person: str, e: CanonicalEvent, now_ms: int, ids: EventIds
 ) -> dict[str, Any]:
+    """The ``@first_session`` row of a new device, deduplicated by a per-device message id."""
     first = CanonicalEvent(
         event=FIRST_SESSION,
         external_id=e.external_id,

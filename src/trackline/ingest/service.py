@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from trackline.api import Services
+from trackline.catalog import service as catalog
 from trackline.errors import InvalidInput, TracklineError
 from trackline.ingest import pipeline
 from trackline.ingest.body import Body, too_large
@@ -34,10 +35,12 @@ async def ingest(svc: Services, *, origin: Origin, body: Body, parse: Parser) ->
     except TracklineError as exc:
         await _keep_refused(svc, origin, body, exc)
         raise
-    ids = await _store(svc, origin, parsed)
-    positions: list[str | None] = [None] * (len(parsed.events) + len(parsed.errors))
-    for (position, _), event_id in zip(parsed.events, ids, strict=True):
+    stored, refused = await _store(svc, origin, parsed)
+    parsed.errors = sorted(parsed.errors + refused, key=lambda e: e.index or 0)
+    positions: list[str | None] = [None] * (len(parsed.events) + len(parsed.errors) - len(refused))
+    for position, event_id in stored:
         positions[position] = event_id
+    parsed.events = [(p, e) for p, e in parsed.events if positions[p] is not None]
     return Outcome(parsed, positions)
 
 
@@ -51,17 +54,30 @@ def _parse(body: Body, parse: Parser, *, limits: Limits, now_ms: int) -> Parsed:
     return parse(data, now_ms=now_ms, limits=limits, size=len(body.data))
 
 
-async def _store(svc: Services, origin: Origin, parsed: Parsed) -> list[str]:
-    items = [event for _, event in parsed.events]
+async def _store(
+    svc: Services, origin: Origin, parsed: Parsed
+) -> tuple[list[tuple[int, str]], list[ItemError]]:
+    """One writer job: declared types enforced, refused items kept, the rest stored."""
 
-    def job(conn: Any) -> list[str]:
+    def job(conn: Any) -> tuple[list[tuple[int, str]], list[ItemError]]:
         now = svc.clock.now_ms()
-        pipeline.store_failures(conn, origin=origin, errors=parsed.errors, now_ms=now)
-        if not items:
-            return []
-        return pipeline.store_events(conn, origin=origin, items=items, now_ms=now, ids=svc.ids)
+        accepted, refused = catalog.enforce(
+            conn,
+            workspace_id=origin.workspace_id,
+            events=parsed.events,
+            raws=parsed.raws,
+            prefix=parsed.prefix,
+        )
+        errors = parsed.errors + refused
+        pipeline.store_failures(conn, origin=origin, errors=errors, now_ms=now)
+        if not accepted:
+            return [], refused
+        ids = pipeline.store_events(
+            conn, origin=origin, items=[e for _, e in accepted], now_ms=now, ids=svc.ids
+        )
+        return [(p, i) for (p, _), i in zip(accepted, ids, strict=True)], refused
 
-    return await svc.writer.submit(job, weight=max(1, len(items)))
+    return await svc.writer.submit(job, weight=max(1, len(parsed.events)))
 
 
 async def _keep_refused(svc: Services, origin: Origin, body: Body, exc: TracklineError) -> None:

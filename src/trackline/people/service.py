@@ -8,9 +8,9 @@ import sqlalchemy as sa
 
 from trackline.errors import InvalidInput, NotFound
 from trackline.ids import EventIds
-from trackline.ingest import store as ingest_store
-from trackline.ingest import values
+from trackline.ingest import pipeline, values
 from trackline.ingest.formats.native import SYNONYMS, pick
+from trackline.ingest.model import CanonicalEvent
 from trackline.ingest.pipeline import FIRST_SESSION
 from trackline.people import identity, queries, store
 from trackline.settings import Limits
@@ -57,25 +57,11 @@ def identify(
     )
     person = resolution.person_ids[0]
     if resolution.new_devices:
-        ingest_store.insert_events(
-            conn,
-            [
-                {
-                    "id": ids.new(now_ms),
-                    "workspace_id": workspace_id,
-                    "person_id": person,
-                    "external_id": user,
-                    "device_id": device,
-                    "event": FIRST_SESSION,
-                    "parameters": {},
-                    "group_id": None,
-                    "context": {},
-                    "timestamp": now_ms,
-                    "created_at": now_ms,
-                    "message_id": f"{FIRST_SESSION}:{device}",
-                }
-            ],
+        trigger = CanonicalEvent(
+            event=FIRST_SESSION, external_id=user, device_id=device, parameters={}, timestamp=now_ms
         )
+        row = pipeline.first_session_row(workspace_id, person, trigger, now_ms, ids)
+        pipeline.write_rows(conn, workspace_id=workspace_id, rows=[row], now_ms=now_ms)
     if attributes:
         current = store.get_attributes(conn, workspace_id=workspace_id, person_id=person)
         for name, value in attributes.items():

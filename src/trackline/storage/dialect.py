@@ -44,3 +44,23 @@ def lock_keys(conn: sa.Connection, keys: list[str]) -> None:
         ),
         {"keys": sorted(set(keys))},
     )
+
+
+def upsert_counting(
+    conn: sa.Connection,
+    table: sa.Table,
+    *,
+    on: list[str],
+    add: list[str],
+    latest: list[str],
+    first: list[str],
+) -> Any:
+    """``INSERT ... ON CONFLICT DO UPDATE``: ``add`` columns are summed, ``latest`` take the new
+    value, ``first`` keep the stored value unless it is null."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = module.insert(table)
+    new = stmt.excluded
+    changes: dict[str, Any] = {name: table.c[name] + new[name] for name in add}
+    changes.update({name: new[name] for name in latest})
+    changes.update({name: sa.func.coalesce(table.c[name], new[name]) for name in first})
+    return stmt.on_conflict_do_update(index_elements=on, set_=changes)

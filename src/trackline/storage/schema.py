@@ -128,3 +128,43 @@ failed_events = sa.Table(
     sa.Index(None, "workspace_id", "external_id"),
     sa.Index(None, "workspace_id", "device_id"),
 )
+
+# The catalog. Counters are kept per batch (one upsert per distinct name and property type).
+event_definitions = sa.Table(
+    "event_definitions",
+    metadata,
+    sa.Column("workspace_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", Ms, nullable=True),
+    sa.Column("last_seen", Ms, nullable=True),
+    sa.Column("declared", sa.Boolean, nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+)
+
+# Each type a property has been seen with: a property seen with two types has two rows.
+event_property_types = sa.Table(
+    "event_property_types",
+    metadata,
+    sa.Column("workspace_id", sa.String(32), primary_key=True),
+    sa.Column("event", sa.String(200), primary_key=True),
+    sa.Column("property", sa.String(255), primary_key=True),
+    sa.Column("type", sa.String(16), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("first_seen", Ms, nullable=False),
+    sa.Column("last_seen", Ms, nullable=False),
+)
+
+# Types declared ahead (User.com's event attributes): enforced at ingest.
+property_declarations = sa.Table(
+    "property_declarations",
+    metadata,
+    sa.Column("workspace_id", sa.String(32), primary_key=True),
+    sa.Column("event", sa.String(200), primary_key=True),
+    sa.Column("property", sa.String(255), primary_key=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("updated_at", Ms, nullable=False),
+)

@@ -100,7 +100,7 @@ def parse_items(
     items: list[Any], *, now_ms: int, limits: Limits, prefix: str, whole_size: int
 ) -> Parsed:
     """Parse many native items; each bad one becomes an ``ItemError`` with its raw payload."""
-    parsed = Parsed(events=[], errors=[], size=whole_size)
+    parsed = Parsed(events=[], errors=[], size=whole_size, prefix=prefix + "[{index}].")
     check_size = whole_size > limits.event_bytes
     for index, item in enumerate(items):
         where = f"{prefix}[{index}]."
@@ -110,6 +110,7 @@ def parse_items(
             parsed.events.append(
                 (index, parse_event(item, now_ms=now_ms, limits=limits, prefix=where))
             )
+            parsed.raws[index] = item
         except InvalidInput as exc:
             parsed.errors.append(item_error(index, exc, item))
     return parsed
@@ -158,7 +159,8 @@ def parse_track(body: Any, *, now_ms: int, limits: Limits, size: int) -> Parsed:
         )
         return Parsed(events=[], errors=[item_error(None, exc, body)], size=size)
     try:
-        return Parsed(events=[(0, parse_event(body, now_ms=now_ms, limits=limits))], errors=[])
+        event = parse_event(body, now_ms=now_ms, limits=limits)
+        return Parsed(events=[(0, event)], errors=[], size=size, raws={0: body})
     except InvalidInput as exc:
         return Parsed(events=[], errors=[item_error(None, exc, body)], size=size)
 

@@ -1,0 +1,88 @@
+"""Event catalog endpoints (spec 5)."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+
+from trackline.api import JSON, require, services
+from trackline.catalog import service
+from trackline.errors import InvalidInput
+from trackline.ingest.body import read_body, too_large
+from trackline.workspaces.auth import Principal
+
+router = APIRouter(tags=["event catalog"])
+
+_EXAMPLE = {
+    "name": "cart_updated",
+    "description": "A product was added to or removed from the cart.",
+    "properties": {"quantity": "number", "cart_total": {"type": "number", "description": "USD"}},
+}
+
+
+async def _json(request: Request) -> object:
+    limit = services(request).settings.limits.request_bytes
+    body = await read_body(request, limit=limit)
+    if body.too_large:
+        raise too_large(limit)
+    try:
+        return orjson.loads(body.data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+
+
+@router.get("/api/v1/event-definitions")
+def list_definitions(request: Request, who: Principal = Depends(require("events:read"))) -> JSON:
+    """Every event name seen or declared, with counts, naming and typed properties."""
+    with services(request).db.read() as conn:
+        found = service.list_all(conn, workspace_id=who.workspace_id)
+    return JSON({"event_definitions": found})
+
+
+@router.get("/api/v1/event-definitions/{name}")
+def get_definition(
+    name: str, request: Request, who: Principal = Depends(require("events:read"))
+) -> JSON:
+    """One event definition."""
+    with services(request).db.read() as conn:
+        return JSON(service.get(conn, workspace_id=who.workspace_id, name=name))
+
+
+_BODY = {"requestBody": {"content": {"application/json": {"example": _EXAMPLE}}}}
+
+
+@router.post("/api/v1/event-definitions", status_code=201, openapi_extra=_BODY)
+async def create_definition(request: Request, who: Principal = Depends(require("admin"))) -> JSON:
+    """Define an event before it arrives, with declared property types (enforced at ingest)."""
+    svc = services(request)
+    body = await _json(request)
+    created = await svc.writer.submit(
+        lambda conn: service.create(
+            conn,
+            workspace_id=who.workspace_id,
+            body=body,
+            limits=svc.settings.limits,
+            now_ms=svc.clock.now_ms(),
+        )
+    )
+    return JSON(created, status_code=201)
+
+
+@router.patch("/api/v1/event-definitions/{name}", openapi_extra=_BODY)
+async def update_definition(
+    name: str, request: Request, who: Principal = Depends(require("admin"))
+) -> JSON:
+    """Change the description and declared types; a property set to null is undeclared."""
+    svc = services(request)
+    body = await _json(request)
+    updated = await svc.writer.submit(
+        lambda conn: service.update(
+            conn,
+            workspace_id=who.workspace_id,
+            name=name,
+            body=body,
+            limits=svc.settings.limits,
+            now_ms=svc.clock.now_ms(),
+        )
+    )
+    return JSON(updated)

@@ -1,0 +1,204 @@
+"""SQL of the catalog: per-batch counter upserts, declarations, and the catalog read."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+from trackline.storage import dialect
+from trackline.storage.schema import event_definitions as defs
+from trackline.storage.schema import event_property_types as seen
+from trackline.storage.schema import property_declarations as decl
+
+
+def record(
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    names: Counter[str],
+    types: Counter[tuple[str, str, str]],
+    now_ms: int,
+) -> None:
+    """Add one batch's counts: ``names`` per event name, ``types`` per (event, property, type).
+    Rows are written in key order so concurrent writers lock them in the same order."""
+    if names:
+        conn.execute(
+            dialect.upsert_counting(
+                conn,
+                defs,
+                on=["workspace_id", "name"],
+                add=["count"],
+                latest=["last_seen"],
+                first=["first_seen"],
+            ),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "name": name,
+                    "description": None,
+                    "count": n,
+                    "first_seen": now_ms,
+                    "last_seen": now_ms,
+                    "declared": False,
+                    "created_at": now_ms,
+                    "updated_at": now_ms,
+                }
+                for name, n in sorted(names.items())
+            ],
+        )
+    if types:
+        conn.execute(
+            dialect.upsert_counting(
+                conn,
+                seen,
+                on=["workspace_id", "event", "property", "type"],
+                add=["count"],
+                latest=["last_seen"],
+                first=[],
+            ),
+            [
+                {
+                    "workspace_id": workspace_id,
+                    "event": e,
+                    "property": p,
+                    "type": t,
+                    "count": n,
+                    "first_seen": now_ms,
+                    "last_seen": now_ms,
+                }
+                for (e, p, t), n in sorted(types.items())
+            ],
+        )
+
+
+def declarations(
+    conn: sa.Connection, *, workspace_id: str, events: Iterable[str]
+) -> dict[str, dict[str, str]]:
+    """``event -> {property: declared type}`` for the given event names that declare any."""
+    found: dict[str, dict[str, str]] = {}
+    for part in dialect.chunks(sorted(set(events))):
+        if not part:
+            continue
+        rows = conn.execute(
+            sa.select(decl.c.event, decl.c.property, decl.c.type).where(
+                decl.c.workspace_id == workspace_id, decl.c.event.in_(part)
+            )
+        )
+        for event, prop, kind in rows:
+            found.setdefault(event, {})[prop] = kind
+    return found
+
+
+def any_declarations(conn: sa.Connection, *, workspace_id: str) -> bool:
+    return (
+        conn.execute(
+            sa.select(decl.c.event).where(decl.c.workspace_id == workspace_id).limit(1)
+        ).first()
+        is not None
+    )
+
+
+@dataclass
+class Definition:
+    name: str
+    description: str | None
+    count: int
+    first_seen: int | None
+    last_seen: int | None
+    declared: bool
+    seen: list[dict[str, Any]] = field(default_factory=list)  # property, type, count, last_seen
+    declarations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def definitions(
+    conn: sa.Connection, *, workspace_id: str, name: str | None = None
+) -> list[Definition]:
+    """Every definition of the workspace (or one), with observed types and declarations."""
+    where = [defs.c.workspace_id == workspace_id]
+    if name is not None:
+        where.append(defs.c.name == name)
+    found = {
+        r.name: Definition(r.name, r.description, r.count, r.first_seen, r.last_seen, r.declared)
+        for r in conn.execute(sa.select(defs).where(*where).order_by(defs.c.name))
+    }
+    if not found:
+        return []
+    names = list(found) if name is not None else None
+    for r in conn.execute(_for(seen, workspace_id, names).order_by(seen.c.property, seen.c.type)):
+        found[r.event].seen.append(
+            {"property": r.property, "type": r.type, "count": r.count, "last_seen": r.last_seen}
+        )
+    for r in conn.execute(_for(decl, workspace_id, names)):
+        found[r.event].declarations[r.property] = {"type": r.type, "description": r.description}
+    return list(found.values())
+
+
+def _for(table: sa.Table, workspace_id: str, names: list[str] | None) -> sa.Select[Any]:
+    query = sa.select(table).where(table.c.workspace_id == workspace_id)
+    return query.where(table.c.event.in_(names)) if names is not None else query
+
+
+def insert_definition(
+    conn: sa.Connection, *, workspace_id: str, name: str, description: str | None, now_ms: int
+) -> bool:
+    """Create a declared definition; False when the name exists already."""
+    created = conn.execute(
+        dialect.insert_ignore(conn, defs, on=["workspace_id", "name"])
+        .values(
+            workspace_id=workspace_id,
+            name=name,
+            description=description,
+            count=0,
+            first_seen=None,
+            last_seen=None,
+            declared=True,
+            created_at=now_ms,
+            updated_at=now_ms,
+        )
+        .returning(defs.c.name)
+    ).first()
+    return created is not None
+
+
+def update_definition(
+    conn: sa.Connection, *, workspace_id: str, name: str, changes: dict[str, Any], now_ms: int
+) -> bool:
+    result = conn.execute(
+        defs.update()
+        .where(defs.c.workspace_id == workspace_id, defs.c.name == name)
+        .values(**changes, updated_at=now_ms)
+    )
+    return result.rowcount == 1
+
+
+def declare(
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    event: str,
+    prop: str,
+    kind: str | None,
+    description: str | None,
+    now_ms: int,
+) -> None:
+    """Declare ``prop`` of ``event`` as ``kind``; ``kind=None`` removes the declaration."""
+    conn.execute(
+        decl.delete().where(
+            decl.c.workspace_id == workspace_id, decl.c.event == event, decl.c.property == prop
+        )
+    )
+    if kind is not None:
+        conn.execute(
+            decl.insert().values(
+                workspace_id=workspace_id,
+                event=event,
+                property=prop,
+                type=kind,
+                description=description,
+                updated_at=now_ms,
+            )
+        )
