@@ -24,12 +24,14 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 KNOWN = frozenset(name for names in SYNONYMS.values() for name in names)
 
 
-def pick(item: dict[str, Any], meaning: str) -> tuple[Any, str]:
+def pick(item: dict[str, Any], meaning: str, prefix: str = "") -> tuple[Any, str]:
     """The value given for one meaning and the name it was given under; two synonyms is a 400."""
     found = [name for name in SYNONYMS[meaning] if name in item]
     if len(found) > 1:
         raise values.bad(
-            "conflicting_fields", f"give only one of {', '.join(found)}", ",".join(found)
+            "conflicting_fields",
+            f"give only one of {', '.join(found)}",
+            ",".join(prefix + name for name in found),
         )
     name = found[0] if found else SYNONYMS[meaning][0]
     return item.get(name), name
@@ -44,7 +46,7 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
     unknown = sorted(set(item) - KNOWN)
     if unknown:
         raise values.bad("unknown_field", f"unknown field {unknown[0]!r}", prefix + unknown[0])
-    fields = {meaning: pick(item, meaning) for meaning in SYNONYMS}
+    fields = {meaning: pick(item, meaning, prefix) for meaning in SYNONYMS}
 
     def at(meaning: str) -> str:
         return prefix + fields[meaning][1]
@@ -79,21 +81,21 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
         message_id=values.check_identity(
             fields["message_id"][0], limits=limits, field=at("message_id")
         ),
-        group_id=_group_id(fields["group_id"][0], context, limits=limits, field=at("group_id")),
+        group_id=_group_id(fields["group_id"][0], context, limits=limits, prefix=prefix),
         context=context,
     )
 
 
-def _group_id(top: Any, context: dict[str, Any], *, limits: Limits, field: str) -> str | None:
+def _group_id(top: Any, context: dict[str, Any], *, limits: Limits, prefix: str) -> str | None:
     nested = context.get("group_id")
     if top is not None and nested is not None and top != nested:
         raise values.bad(
             "conflicting_fields",
             "group_id and context.group_id differ",
-            "group_id,context.group_id",
+            f"{prefix}group_id,{prefix}context.group_id",
         )
-    chosen, where = (top, field) if top is not None else (nested, "context.group_id")
-    return values.check_identity(chosen, limits=limits, field=where)
+    chosen, where = (top, "group_id") if top is not None else (nested, "context.group_id")
+    return values.check_identity(chosen, limits=limits, field=prefix + where)
 
 
 def parse_items(
@@ -115,7 +117,7 @@ def parse_items(
     return parsed
 
 
-def _check_size(item: Any, *, limits: Limits, field: str) -> None:
+def _check_size(item: Any, *, limits: Limits, field: str | None) -> None:
     size = len(orjson.dumps(item))
     if size > limits.event_bytes:
         raise values.bad(
@@ -151,16 +153,14 @@ def _first_str(item: dict[str, Any], names: tuple[str, ...]) -> str | None:
 
 
 def parse_track(body: Any, *, now_ms: int, limits: Limits, size: int) -> Parsed:
-    """``POST /api/v1/track``: one event object."""
-    if size > limits.event_bytes:
-        exc = values.bad(
-            "event_too_large", f"the event is {size} bytes; the limit is {limits.event_bytes}", None
-        )
-        return Parsed(events=[], errors=[item_error(None, exc, body)], size=size)
+    """``POST /api/v1/track``: one event object (its size measured as compact JSON)."""
     try:
-        return Parsed(events=[(0, parse_event(body, now_ms=now_ms, limits=limits))], errors=[])
+        if size > limits.event_bytes:
+            _check_size(body, limits=limits, field=None)
+        event = parse_event(body, now_ms=now_ms, limits=limits)
     except InvalidInput as exc:
         return Parsed(events=[], errors=[item_error(None, exc, body)], size=size)
+    return Parsed(events=[(0, event)], errors=[], size=size)
 
 
 def parse_batch(body: Any, *, now_ms: int, limits: Limits, size: int) -> Parsed:
