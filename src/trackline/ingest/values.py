@@ -31,6 +31,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 # Below this a "millisecond" timestamp is before 1973: almost surely Unix seconds sent by mistake.
 _MIN_MS = 100_000_000_000
+_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -87,6 +88,8 @@ def parse_time(value: Any, *, field: str) -> int:
     if isinstance(value, bool):
         raise bad("invalid_timestamp", "a time must be an ISO 8601 string or Unix ms", field)
     if isinstance(value, int | float):
+        if not -_MAX_MS <= value <= _MAX_MS:
+            raise bad("invalid_timestamp", "a time after the year 9999 is not accepted", field)
         ms = int(value)
         if ms < _MIN_MS:
             raise bad(

@@ -103,12 +103,12 @@ def parse_items(
 ) -> Parsed:
     """Parse many native items; each bad one becomes an ``ItemError`` with its raw payload."""
     parsed = Parsed(events=[], errors=[], size=whole_size)
-    check_size = whole_size > limits.event_bytes
+    measure = whole_size > limits.event_bytes
     for index, item in enumerate(items):
         where = f"{prefix}[{index}]."
         try:
-            if check_size:
-                _check_size(item, limits=limits, field=where.rstrip("."))
+            if measure:
+                check_size(item, limits=limits, field=where.rstrip("."))
             parsed.events.append(
                 (index, parse_event(item, now_ms=now_ms, limits=limits, prefix=where))
             )
@@ -117,7 +117,7 @@ def parse_items(
     return parsed
 
 
-def _check_size(item: Any, *, limits: Limits, field: str | None) -> None:
+def check_size(item: Any, *, limits: Limits, field: str | None) -> None:
     size = len(orjson.dumps(item))
     if size > limits.event_bytes:
         raise values.bad(
@@ -129,19 +129,27 @@ def _check_size(item: Any, *, limits: Limits, field: str | None) -> None:
 
 def item_error(index: int | None, exc: TracklineError, item: Any) -> ItemError:
     """An ``ItemError`` for a refused item, keeping its raw JSON and any identity it named."""
-    ext = dev = None
-    if isinstance(item, dict):
-        ext = _first_str(item, SYNONYMS["external_id"])
-        dev = _first_str(item, SYNONYMS["device_id"])
     return ItemError(
         index=index,
         code=exc.code,
         message=exc.message,
         field=exc.field,
         payload=orjson.dumps(item).decode(),
-        external_id=ext,
-        device_id=dev,
+        **named_identities(item),
     )
+
+
+def named_identities(item: Any) -> dict[str, str | None]:
+    """The user and device id a refused item names, so that erasure can find it."""
+    if not isinstance(item, dict):
+        return {"external_id": None, "device_id": None}
+    user = _first_str(item, SYNONYMS["external_id"])
+    device = _first_str(item, SYNONYMS["device_id"])
+    subject = {"user": "external_id", "device": "device_id"}.get(item.get("subjectType"))
+    found = {"external_id": user, "device_id": device}
+    if subject is not None and found[subject] is None:  # FlareLane's subjectType/subjectId
+        found[subject] = _first_str(item, ("subjectId",))
+    return found
 
 
 def _first_str(item: dict[str, Any], names: tuple[str, ...]) -> str | None:
@@ -156,7 +164,7 @@ def parse_track(body: Any, *, now_ms: int, limits: Limits, size: int) -> Parsed:
     """``POST /api/v1/track``: one event object (its size measured as compact JSON)."""
     try:
         if size > limits.event_bytes:
-            _check_size(body, limits=limits, field=None)
+            check_size(body, limits=limits, field=None)
         event = parse_event(body, now_ms=now_ms, limits=limits)
     except InvalidInput as exc:
         return Parsed(events=[], errors=[item_error(None, exc, body)], size=size)
