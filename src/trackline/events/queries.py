@@ -149,7 +149,7 @@ def decode_cursor(cursor: str, parts: int = 2) -> tuple[int, ...]:
         values = tuple(int(p) for p in text.split(":"))
     except (binascii.Error, UnicodeDecodeError, ValueError):
         values = ()
-    if len(values) != parts:
+    if len(values) != parts or not all(0 <= v < 2**63 for v in values):
         raise InvalidInput(
             "the cursor is not one this server gave", field="cursor", code="invalid_cursor"
         )

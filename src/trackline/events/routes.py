@@ -28,7 +28,7 @@ def person_events(
     person_id: str,
     request: Request,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**63 - 1),
     event: str | None = Query(None, description="Only this event name."),
     since: str | None = SINCE,
     until: str | None = UNTIL,

@@ -7,7 +7,7 @@ array (all strings or all numbers), json (object, or array of objects), null.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from trackline.errors import InvalidInput
@@ -31,6 +31,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 # Below this a "millisecond" timestamp is before 1973: almost surely Unix seconds sent by mistake.
 _MIN_MS = 100_000_000_000
+_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 def bad(code: str, message: str, field: str | None) -> InvalidInput:
@@ -85,6 +88,8 @@ def parse_time(value: Any, *, field: str) -> int:
     if isinstance(value, bool):
         raise bad("invalid_timestamp", "a time must be an ISO 8601 string or Unix ms", field)
     if isinstance(value, int | float):
+        if not -_MAX_MS <= value <= _MAX_MS:
+            raise bad("invalid_timestamp", "a time after the year 9999 is not accepted", field)
         ms = int(value)
         if ms < _MIN_MS:
             raise bad(
@@ -101,7 +106,10 @@ def parse_time(value: Any, *, field: str) -> int:
         raise bad("invalid_timestamp", f"not an ISO 8601 date-time: {value!r}", field) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    ms = int(parsed.timestamp() * 1000)
+    delta = parsed - _EPOCH  # exact integer arithmetic: float seconds can lose a millisecond
+    if delta < timedelta(0):
+        raise bad("invalid_timestamp", "a time before 1970 is not accepted", field)
+    ms = delta // _MS
     if ms < 0:
         raise bad("invalid_timestamp", "a time before 1970 is not accepted", field)
     return ms

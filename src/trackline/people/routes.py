@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from trackline.api import JSON, require, services
 from trackline.errors import InvalidInput, PayloadTooLarge
 from trackline.ingest.body import read_body, too_large
+from trackline.ingest.formats.native import named_identities
 from trackline.ingest.model import ItemError
 from trackline.ingest.pipeline import Origin, store_failures
 from trackline.people import service
@@ -39,6 +40,7 @@ async def identify(request: Request, who: Principal = Depends(require("events:wr
     limits = svc.settings.limits
     body = await read_body(request, limit=limits.request_bytes)
     origin = Origin(who.workspace_id, who.key_id, "api/v1/identify")
+    data: object = None
     try:
         if body.too_large:
             raise too_large(limits.request_bytes)
@@ -55,6 +57,7 @@ async def identify(request: Request, who: Principal = Depends(require("events:wr
             field=exc.field,
             payload=body.data.decode("utf-8", errors="replace"),
             payload_truncated=body.too_large,
+            **named_identities(data),
         )
         await svc.writer.submit(
             lambda conn: store_failures(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from trackline.storage import dialect
@@ -229,20 +230,9 @@ def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
             identities.c.workspace_id == ws, identities.c.person_id == person_id
         )
     ).all()
-    users = [v for k, v in owned if k == USER]
-    devices = [v for k, v in owned if k == DEVICE]
-    if users:
-        conn.execute(
-            failed_events.delete().where(
-                failed_events.c.workspace_id == ws, failed_events.c.external_id.in_(users)
-            )
-        )
-    if devices:
-        conn.execute(
-            failed_events.delete().where(
-                failed_events.c.workspace_id == ws, failed_events.c.device_id.in_(devices)
-            )
-        )
+    _erase_failures(
+        conn, ws, [v for k, v in owned if k == USER], [v for k, v in owned if k == DEVICE]
+    )
     for table, column in (
         (events, events.c.person_id),
         (identities, identities.c.person_id),
@@ -251,3 +241,22 @@ def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
         (people, people.c.id),
     ):
         conn.execute(table.delete().where(table.c.workspace_id == ws, column == person_id))
+
+
+def _erase_failures(conn: sa.Connection, ws: str, users: list[str], devices: list[str]) -> None:
+    """Failed events naming the person: by their identity columns, and whole refused requests
+    (which name no single identity) whose raw payload contains one of its ids as a JSON string."""
+    fe = failed_events
+    named = []
+    if users:
+        named.append(fe.c.external_id.in_(users))
+    if devices:
+        named.append(fe.c.device_id.in_(devices))
+    mentions = [
+        fe.c.payload.contains(orjson.dumps(value).decode(), autoescape=True)
+        for value in users + devices
+    ]
+    if mentions:
+        named.append(sa.and_(fe.c.item_index.is_(None), sa.or_(*mentions)))
+    if named:
+        conn.execute(fe.delete().where(fe.c.workspace_id == ws, sa.or_(*named)))

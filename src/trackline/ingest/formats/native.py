@@ -24,12 +24,14 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 KNOWN = frozenset(name for names in SYNONYMS.values() for name in names)
 
 
-def pick(item: dict[str, Any], meaning: str) -> tuple[Any, str]:
+def pick(item: dict[str, Any], meaning: str, prefix: str = "") -> tuple[Any, str]:
     """The value given for one meaning and the name it was given under; two synonyms is a 400."""
     found = [name for name in SYNONYMS[meaning] if name in item]
     if len(found) > 1:
         raise values.bad(
-            "conflicting_fields", f"give only one of {', '.join(found)}", ",".join(found)
+            "conflicting_fields",
+            f"give only one of {', '.join(found)}",
+            ",".join(prefix + name for name in found),
         )
     name = found[0] if found else SYNONYMS[meaning][0]
     return item.get(name), name
@@ -44,7 +46,7 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
     unknown = sorted(set(item) - KNOWN)
     if unknown:
         raise values.bad("unknown_field", f"unknown field {unknown[0]!r}", prefix + unknown[0])
-    fields = {meaning: pick(item, meaning) for meaning in SYNONYMS}
+    fields = {meaning: pick(item, meaning, prefix) for meaning in SYNONYMS}
 
     def at(meaning: str) -> str:
         return prefix + fields[meaning][1]
@@ -79,21 +81,21 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
         message_id=values.check_identity(
             fields["message_id"][0], limits=limits, field=at("message_id")
         ),
-        group_id=_group_id(fields["group_id"][0], context, limits=limits, field=at("group_id")),
+        group_id=_group_id(fields["group_id"][0], context, limits=limits, prefix=prefix),
         context=context,
     )
 
 
-def _group_id(top: Any, context: dict[str, Any], *, limits: Limits, field: str) -> str | None:
+def _group_id(top: Any, context: dict[str, Any], *, limits: Limits, prefix: str) -> str | None:
     nested = context.get("group_id")
     if top is not None and nested is not None and top != nested:
         raise values.bad(
             "conflicting_fields",
             "group_id and context.group_id differ",
-            "group_id,context.group_id",
+            f"{prefix}group_id,{prefix}context.group_id",
         )
-    chosen, where = (top, field) if top is not None else (nested, "context.group_id")
-    return values.check_identity(chosen, limits=limits, field=where)
+    chosen, where = (top, "group_id") if top is not None else (nested, "context.group_id")
+    return values.check_identity(chosen, limits=limits, field=prefix + where)
 
 
 def parse_items(
@@ -101,12 +103,12 @@ def parse_items(
 ) -> Parsed:
     """Parse many native items; each bad one becomes an ``ItemError`` with its raw payload."""
     parsed = Parsed(events=[], errors=[], size=whole_size, prefix=prefix + "[{index}].")
-    check_size = whole_size > limits.event_bytes
+    measure = whole_size > limits.event_bytes
     for index, item in enumerate(items):
         where = f"{prefix}[{index}]."
         try:
-            if check_size:
-                _check_size(item, limits=limits, field=where.rstrip("."))
+            if measure:
+                check_size(item, limits=limits, field=where.rstrip("."))
             parsed.events.append(
                 (index, parse_event(item, now_ms=now_ms, limits=limits, prefix=where))
             )
@@ -116,7 +118,7 @@ def parse_items(
     return parsed
 
 
-def _check_size(item: Any, *, limits: Limits, field: str) -> None:
+def check_size(item: Any, *, limits: Limits, field: str | None) -> None:
     size = len(orjson.dumps(item))
     if size > limits.event_bytes:
         raise values.bad(
@@ -128,19 +130,27 @@ def _check_size(item: Any, *, limits: Limits, field: str) -> None:
 
 def item_error(index: int | None, exc: TracklineError, item: Any) -> ItemError:
     """An ``ItemError`` for a refused item, keeping its raw JSON and any identity it named."""
-    ext = dev = None
-    if isinstance(item, dict):
-        ext = _first_str(item, SYNONYMS["external_id"])
-        dev = _first_str(item, SYNONYMS["device_id"])
     return ItemError(
         index=index,
         code=exc.code,
         message=exc.message,
         field=exc.field,
         payload=orjson.dumps(item).decode(),
-        external_id=ext,
-        device_id=dev,
+        **named_identities(item),
     )
+
+
+def named_identities(item: Any) -> dict[str, str | None]:
+    """The user and device id a refused item names, so that erasure can find it."""
+    if not isinstance(item, dict):
+        return {"external_id": None, "device_id": None}
+    user = _first_str(item, SYNONYMS["external_id"])
+    device = _first_str(item, SYNONYMS["device_id"])
+    subject = {"user": "external_id", "device": "device_id"}.get(item.get("subjectType"))
+    found = {"external_id": user, "device_id": device}
+    if subject is not None and found[subject] is None:  # FlareLane's subjectType/subjectId
+        found[subject] = _first_str(item, ("subjectId",))
+    return found
 
 
 def _first_str(item: dict[str, Any], names: tuple[str, ...]) -> str | None:
@@ -152,17 +162,14 @@ def _first_str(item: dict[str, Any], names: tuple[str, ...]) -> str | None:
 
 
 def parse_track(body: Any, *, now_ms: int, limits: Limits, size: int) -> Parsed:
-    """``POST /api/v1/track``: one event object."""
-    if size > limits.event_bytes:
-        exc = values.bad(
-            "event_too_large", f"the event is {size} bytes; the limit is {limits.event_bytes}", None
-        )
-        return Parsed(events=[], errors=[item_error(None, exc, body)], size=size)
+    """``POST /api/v1/track``: one event object (its size measured as compact JSON)."""
     try:
+        if size > limits.event_bytes:
+            check_size(body, limits=limits, field=None)
         event = parse_event(body, now_ms=now_ms, limits=limits)
-        return Parsed(events=[(0, event)], errors=[], size=size, raws={0: body})
     except InvalidInput as exc:
         return Parsed(events=[], errors=[item_error(None, exc, body)], size=size)
+    return Parsed(events=[(0, event)], errors=[], size=size, raws={0: body})
 
 
 def parse_batch(body: Any, *, now_ms: int, limits: Limits, size: int) -> Parsed:
