@@ -79,7 +79,9 @@ def install_error_handlers(app: FastAPI) -> None:
         codes = {404: "not_found", 405: "method_not_allowed"}
         err = TracklineError(str(exc.detail), code=codes.get(exc.status_code, "http_error"))
         err.status = exc.status_code
-        return error_response(err)
+        response = error_response(err)
+        response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+        return response
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         return error_response(TracklineError("internal error; see the server log"))

@@ -534,7 +534,6 @@ def test_unknown_names_are_not_found(client: TestClient, tenant: Tenant) -> None
     assert listing(client, tenant) == {}  # PATCH does not create
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: {name} path parameter cannot hold a '/'")
 def test_a_name_with_a_slash_can_be_read_and_changed(client: TestClient, tenant: Tenant) -> None:
     assert track(client, tenant, event="checkout/step_2").status_code == 200
     assert "checkout/step_2" in listing(client, tenant)
@@ -764,9 +763,6 @@ UNSTORABLE = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: a coercion the store cannot hold gives a 500 and loses the batch"
-)
 @pytest.mark.parametrize("case", UNSTORABLE, ids=lambda c: c.id)
 def test_unstorable_values_are_refused_not_a_500(
     client: TestClient, tenant: Tenant, case: Unstorable
@@ -785,7 +781,6 @@ def test_unstorable_values_are_refused_not_a_500(
     assert [f["field"] for f in failed(client, tenant)] == ["events[1].data.value"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: declared types are enforced before message-id dedup")
 def test_a_retry_of_a_stored_event_answers_with_its_id(client: TestClient, tenant: Tenant) -> None:
     """Spec 3.2: the repeat of a message id answers 200 with the original event id, even when a
     type declared in between would refuse the payload."""

@@ -17,8 +17,11 @@ def test_track_then_read_timeline(client: TestClient, tenant: Tenant) -> None:
     sent = client.post(
         "/api/v1/track",
         headers=tenant.write,
-        json={"external_id": "user_123", "event": "purchase_completed",
-              "parameters": {"order_id": "order_789", "amount": 99.99, "qty": 2}},
+        json={
+            "external_id": "user_123",
+            "event": "purchase_completed",
+            "parameters": {"order_id": "order_789", "amount": 99.99, "qty": 2},
+        },
     )
     assert sent.status_code == 200, sent.text
     event_id = sent.json()["event_id"]

@@ -39,7 +39,7 @@ def list_definitions(request: Request, who: Principal = Depends(require("events:
     return JSON({"event_definitions": found})
 
 
-@router.get("/api/v1/event-definitions/{name}")
+@router.get("/api/v1/event-definitions/{name:path}")
 def get_definition(
     name: str, request: Request, who: Principal = Depends(require("events:read"))
 ) -> JSON:
@@ -68,7 +68,7 @@ async def create_definition(request: Request, who: Principal = Depends(require("
     return JSON(created, status_code=201)
 
 
-@router.patch("/api/v1/event-definitions/{name}", openapi_extra=_BODY)
+@router.patch("/api/v1/event-definitions/{name:path}", openapi_extra=_BODY)
 async def update_definition(
     name: str, request: Request, who: Principal = Depends(require("admin"))
 ) -> JSON:

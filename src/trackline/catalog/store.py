@@ -123,18 +123,19 @@ def definitions(
         where.append(defs.c.name == name)
     found = {
         r.name: Definition(r.name, r.description, r.count, r.first_seen, r.last_seen, r.declared)
-        for r in conn.execute(sa.select(defs).where(*where).order_by(defs.c.name))
+        for r in conn.execute(sa.select(defs).where(*where))
     }
     if not found:
         return []
     names = list(found) if name is not None else None
-    for r in conn.execute(_for(seen, workspace_id, names).order_by(seen.c.property, seen.c.type)):
+    for r in conn.execute(_for(seen, workspace_id, names)):
         found[r.event].seen.append(
             {"property": r.property, "type": r.type, "count": r.count, "last_seen": r.last_seen}
         )
     for r in conn.execute(_for(decl, workspace_id, names)):
         found[r.event].declarations[r.property] = {"type": r.type, "description": r.description}
-    return list(found.values())
+    # Sorted here, not in SQL: collations differ between databases; code-point order does not.
+    return [found[key] for key in sorted(found)]
 
 
 def _for(table: sa.Table, workspace_id: str, names: list[str] | None) -> sa.Select[Any]:

@@ -51,11 +51,14 @@ def _to_number(value: Any) -> int | float:
     if isinstance(value, int | float):
         return value
     if isinstance(value, str) and _NUMBER.match(value):
+        if "." not in value and "e" not in value.lower():
+            integer = int(value)
+            if not -(2**63) <= integer < 2**63:
+                raise Refused(f"{value!r} is out of the 64-bit integer range")
+            return integer
         number = float(value)
         if not math.isfinite(number):
             raise Refused(f"{value!r} is out of range")
-        if "." not in value and "e" not in value.lower():
-            return int(value)
         return number
     raise Refused(f"{_show(value)} is not a number")
 

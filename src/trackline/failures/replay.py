@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from trackline.catalog import service as catalog
 from trackline.errors import InvalidInput, TracklineError
 from trackline.failures import store
 from trackline.failures.store import FailedRow
@@ -84,18 +83,20 @@ def _one(
         parsed = _reparse(row, limits)
     except TracklineError as exc:
         return _still_failing(conn, ws, row, exc.code, exc.message, exc.field)
-    accepted, refused = catalog.enforce(
-        conn, workspace_id=ws, events=parsed.events, raws=parsed.raws, prefix=parsed.prefix
-    )
-    errors = parsed.errors + refused
-    if errors and (not accepted or row.item_index is not None or row.source == "api/v1/track"):
+    checked = pipeline.check(conn, workspace_id=ws, parsed=parsed)
+    errors = parsed.errors + checked.refused
+    single = row.item_index is not None or row.source == "api/v1/track"
+    if errors and (single or not checked.accepted):
         first = errors[0]
         return _still_failing(conn, ws, row, first.code, first.message, first.field)
     origin = Origin(ws, row.key_id, row.source)
     pipeline.store_failures(conn, origin=origin, errors=errors, now_ms=now_ms)
-    stored = pipeline.store_events(
-        conn, origin=origin, items=[e for _, e in accepted], now_ms=now_ms, ids=event_ids
-    )
+    stored = [
+        event_id
+        for _, event_id in pipeline.store_checked(
+            conn, origin=origin, checked=checked, now_ms=now_ms, ids=event_ids
+        )
+    ]
     store.delete(conn, workspace_id=ws, failed_id=row.id)
     return {
         "id": row.id,
@@ -129,7 +130,8 @@ def _still_failing(
 
 def parse_request(body: Any) -> tuple[str | None, list[str] | None, int]:
     """``{"code"?: str, "ids"?: [str], "limit"?: 1..1000}`` (an empty body replays all)."""
-    body = body or {}
+    if body is None:
+        body = {}
     if not isinstance(body, dict) or set(body) - {"code", "ids", "limit"}:
         raise InvalidInput('the body is {"code"?, "ids"?, "limit"?}', code="invalid_request")
     code, ids, limit = body.get("code"), body.get("ids"), body.get("limit", 1000)

@@ -10,7 +10,7 @@ from trackline.errors import InvalidInput
 from trackline.events.routes import SINCE, UNTIL, _time
 from trackline.failures import replay
 from trackline.failures.queries import list_failed
-from trackline.ingest.body import read_body
+from trackline.ingest.body import read_body, too_large
 from trackline.workspaces.auth import Principal
 
 router = APIRouter(tags=["failed events"])
@@ -47,6 +47,8 @@ async def replay_failed(request: Request, who: Principal = Depends(require("admi
     (at most 1,000 per call, oldest first)."""
     svc = services(request)
     body = await read_body(request, limit=64 * 1024)
+    if body.too_large:
+        raise too_large(64 * 1024)
     try:
         data = orjson.loads(body.data) if body.data.strip() else None
     except orjson.JSONDecodeError as exc:

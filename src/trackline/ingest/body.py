@@ -45,6 +45,8 @@ async def read_body(request: Request, *, limit: int) -> Body:
             if size > limit:
                 return Body(b"".join(chunks)[:KEEP_ON_REFUSAL], too_large=True)
         if inflater:
+            if not inflater.eof:
+                raise InvalidInput(f"the {encoding} body is truncated", code="invalid_encoding")
             tail = inflater.flush()
             size += len(tail)
             chunks.append(tail)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from trackline.catalog import service as catalog
 from trackline.ids import EventIds
 from trackline.ingest import store
-from trackline.ingest.model import CanonicalEvent, ItemError
+from trackline.ingest.model import CanonicalEvent, ItemError, Parsed
 from trackline.people import identity
 from trackline.people import store as people_store
 
@@ -28,6 +28,48 @@ class Origin:
     source: str
 
 
+@dataclass(slots=True)
+class Checked:
+    """A parsed request after today's catalog rules: what may be stored, what is refused."""
+
+    accepted: list[tuple[int, CanonicalEvent]]
+    refused: list[ItemError]
+    known: dict[str, str]  # message id -> stored event id
+
+
+def check(conn: sa.Connection, *, workspace_id: str, parsed: Parsed) -> Checked:
+    """Apply declared types to the events not stored before. A repeat of a stored message id
+    is not checked again: it answers with the original event, as a retry must."""
+    known = store.existing_message_ids(
+        conn,
+        workspace_id=workspace_id,
+        message_ids=[e.message_id for _, e in parsed.events if e.message_id],
+    )
+    repeats = [(p, e) for p, e in parsed.events if e.message_id in known]
+    fresh = [(p, e) for p, e in parsed.events if e.message_id not in known]
+    accepted, refused = catalog.enforce(
+        conn, workspace_id=workspace_id, events=fresh, raws=parsed.raws, prefix=parsed.prefix
+    )
+    return Checked(sorted(repeats + accepted, key=lambda pe: pe[0]), refused, known)
+
+
+def store_checked(
+    conn: sa.Connection, *, origin: Origin, checked: Checked, now_ms: int, ids: EventIds
+) -> list[tuple[int, str]]:
+    """Store the accepted events; ``(position, event id)`` for each."""
+    if not checked.accepted:
+        return []
+    stored = store_events(
+        conn,
+        origin=origin,
+        items=[e for _, e in checked.accepted],
+        now_ms=now_ms,
+        ids=ids,
+        known=checked.known,
+    )
+    return [(p, i) for (p, _), i in zip(checked.accepted, stored, strict=True)]
+
+
 def store_events(
     conn: sa.Connection,
     *,
@@ -35,12 +77,15 @@ def store_events(
     items: list[CanonicalEvent],
     now_ms: int,
     ids: EventIds,
+    known: dict[str, str] | None = None,
 ) -> list[str]:
-    """Store events (deduplicated by message id) and return each one's event id, in order."""
+    """Store events (deduplicated by message id) and return each one's event id, in order.
+    ``known`` (message id -> event id), when the caller looked them up already."""
     ws = origin.workspace_id
-    known = store.existing_message_ids(
-        conn, workspace_id=ws, message_ids=[e.message_id for e in items if e.message_id]
-    )
+    if known is None:
+        known = store.existing_message_ids(
+            conn, workspace_id=ws, message_ids=[e.message_id for e in items if e.message_id]
+        )
     result: list[str | None] = [None] * len(items)
     fresh: list[tuple[int, CanonicalEvent]] = []
     for position, item in enumerate(items):
@@ -138,7 +183,8 @@ def first_session_row(
         device_id=e.device_id,
         parameters={},
         timestamp=e.timestamp,
-        message_id=f"{FIRST_SESSION}:{e.device_id}",
+        # A control character keeps this key out of the clients' message-id namespace.
+        message_id=f"{FIRST_SESSION}\x1f{e.device_id}",
     )
     return _row(ws, person, ids.new(now_ms), first, now_ms)
 
@@ -157,14 +203,19 @@ def store_failures(
                 "source": origin.source,
                 "item_index": e.index,
                 "code": e.code,
-                "message": e.message,
-                "field": e.field,
-                "payload": e.payload,
+                "message": _storable(e.message),
+                "field": _storable(e.field),
+                "payload": _storable(e.payload),
                 "payload_truncated": e.payload_truncated,
-                "external_id": e.external_id,
-                "device_id": e.device_id,
+                "external_id": _storable(e.external_id),
+                "device_id": _storable(e.device_id),
                 "received_at": now_ms,
             }
             for e in errors
         ],
     )
+
+
+def _storable(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL: keep a refused payload with NUL written as ``\\u0000``."""
+    return text.replace("\x00", "\\u0000") if text is not None and "\x00" in text else text

@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 
 from trackline.api import Services
-from trackline.catalog import service as catalog
 from trackline.errors import InvalidInput, TracklineError
 from trackline.ingest import pipeline
 from trackline.ingest.body import Body, too_large
@@ -61,21 +60,13 @@ async def _store(
 
     def job(conn: Any) -> tuple[list[tuple[int, str]], list[ItemError]]:
         now = svc.clock.now_ms()
-        accepted, refused = catalog.enforce(
-            conn,
-            workspace_id=origin.workspace_id,
-            events=parsed.events,
-            raws=parsed.raws,
-            prefix=parsed.prefix,
-        )
-        errors = parsed.errors + refused
+        checked = pipeline.check(conn, workspace_id=origin.workspace_id, parsed=parsed)
+        errors = parsed.errors + checked.refused
         pipeline.store_failures(conn, origin=origin, errors=errors, now_ms=now)
-        if not accepted:
-            return [], refused
-        ids = pipeline.store_events(
-            conn, origin=origin, items=[e for _, e in accepted], now_ms=now, ids=svc.ids
+        stored = pipeline.store_checked(
+            conn, origin=origin, checked=checked, now_ms=now, ids=svc.ids
         )
-        return [(p, i) for (p, _), i in zip(accepted, ids, strict=True)], refused
+        return stored, checked.refused
 
     return await svc.writer.submit(job, weight=max(1, len(parsed.events)))
 

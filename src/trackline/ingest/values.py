@@ -10,6 +10,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from trackline.errors import InvalidInput
 from trackline.settings import Limits
 
@@ -110,6 +112,8 @@ def parse_time(value: Any, *, field: str) -> int:
     if delta < timedelta(0):
         raise bad("invalid_timestamp", "a time before 1970 is not accepted", field)
     ms = delta // _MS
+    if ms > _MAX_MS:
+        raise bad("invalid_timestamp", "a time after the year 9999 is not accepted", field)
     if ms < 0:
         raise bad("invalid_timestamp", "a time before 1970 is not accepted", field)
     return ms
@@ -221,3 +225,31 @@ def is_iso_datetime(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def check_storable(value: Any, *, field: str) -> None:
+    """Refuse strings holding NUL (``\\u0000``): PostgreSQL cannot store them in text or JSONB,
+    and the same input must get the same answer on every database."""
+    if b"\\u0000" not in orjson.dumps(value):
+        return
+    raise bad(
+        "invalid_character",
+        "a string contains a NUL character (\\u0000), which cannot be stored",
+        _nul_path(value, field) or field,
+    )
+
+
+def _nul_path(value: Any, field: str) -> str | None:
+    if isinstance(value, str):
+        return field if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = f"{field}.{key}" if "\x00" in key else _nul_path(item, f"{field}.{key}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{field}[{index}]")
+            if found:
+                return found
+    return None

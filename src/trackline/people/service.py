@@ -38,6 +38,7 @@ def parse_identify(body: Any, *, limits: Limits) -> tuple[str | None, str | None
         raise values.bad("conflicting_fields", "give only one of attributes, traits", "attributes")
     name = "traits" if "traits" in body else "attributes"
     attributes = values.check_properties(body.get(name), limits=limits, field=name)
+    values.check_storable(attributes, field=name)
     return user, device, attributes
 
 

@@ -68,13 +68,12 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
         raise values.bad("invalid_context", "context must be an object", at("context"))
     if values.depth(context) > limits.depth:
         raise values.bad("too_deep", f"context is nested deeper than {limits.depth}", at("context"))
+    values.check_storable(context, field=at("context"))
     return CanonicalEvent(
         event=values.check_event_name(fields["event"][0], limits=limits, field=at("event")),
         external_id=external_id,
         device_id=device_id,
-        parameters=values.check_properties(
-            fields["parameters"][0], limits=limits, field=at("parameters")
-        ),
+        parameters=_parameters(fields["parameters"][0], limits=limits, field=at("parameters")),
         timestamp=values.check_event_time(
             fields["timestamp"][0], now_ms=now_ms, limits=limits, field=at("timestamp")
         ),
@@ -84,6 +83,12 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
         group_id=_group_id(fields["group_id"][0], context, limits=limits, prefix=prefix),
         context=context,
     )
+
+
+def _parameters(value: Any, *, limits: Limits, field: str) -> dict[str, Any]:
+    parameters = values.check_properties(value, limits=limits, field=field)
+    values.check_storable(parameters, field=field)
+    return parameters
 
 
 def _group_id(top: Any, context: dict[str, Any], *, limits: Limits, prefix: str) -> str | None:
