@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from typing import Annotated, Any
 
 import typer
@@ -94,6 +95,9 @@ def serve(
         os.environ["TRACKLINE_DATABASE_URL"] = settings.database_url
         uvicorn.run("trackline.app:app_from_env", factory=True, workers=settings.workers, **options)
     else:
+        # uvicorn re-raises the signal that stopped it once shutdown is complete; a clean drain
+        # after SIGTERM is a normal stop, so that re-raise lands here and the exit code is 0.
+        signal.signal(signal.SIGTERM, lambda *_: None)
         uvicorn.run(create_app(settings, migrate=False), **options)
 
 

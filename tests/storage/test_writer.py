@@ -1,0 +1,259 @@
+"""The group-commit writer on a real database: jobs share transactions, a failing job costs no
+other job, ``stop`` drains, and a full queue answers 503 (also through the API)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+import sqlalchemy as sa
+from anyio.from_thread import BlockingPortal
+from fastapi.testclient import TestClient
+
+from tests.conftest import Tenant
+from trackline.app import create_app
+from trackline.errors import Overloaded
+from trackline.ingest.writer import Writer
+from trackline.settings import Settings, WriterSettings
+from trackline.storage.database import Database
+from trackline.storage.schema import workspaces
+from trackline.workspaces import store
+from trackline.workspaces.store import Workspace
+
+T = TypeVar("T")
+WAIT_S = 10.0  # the most a test waits for the writer thread to reach a point
+
+
+class Gate:
+    """A job that holds the writer until ``open``: ``started`` is set once it runs."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.opened = threading.Event()
+
+    def job(self, conn: sa.Connection) -> str:
+        self.started.set()
+        assert self.opened.wait(WAIT_S), "the gate was never opened"
+        return "gate"
+
+    def open(self) -> None:
+        self.opened.set()
+
+
+@dataclass
+class Harness:
+    writer: Writer
+    gate: Gate
+    db: Database
+
+    async def close_gate(self) -> asyncio.Task[Any]:
+        """Submit the gate job and wait until the writer thread runs it."""
+        task = asyncio.create_task(self.writer.submit(self.gate.job))
+        started = await asyncio.to_thread(self.gate.started.wait, WAIT_S)
+        assert started, "the writer never ran the gate job"
+        return task
+
+    def names(self) -> list[str]:
+        with self.db.read() as conn:
+            return sorted(conn.execute(sa.select(workspaces.c.name)).scalars())
+
+
+def _make(db: Database, settings: WriterSettings | None = None) -> Harness:
+    writer = Writer(db, settings or WriterSettings())
+    writer.start()
+    return Harness(writer, Gate(), db)
+
+
+@pytest.fixture
+def harness(db: Database) -> Iterator[Harness]:
+    made = _make(db)
+    yield made
+    made.gate.open()
+    made.writer.stop()
+
+
+def _insert(name: str) -> Callable[[sa.Connection], str]:
+    def job(conn: sa.Connection) -> str:
+        store.insert_workspace(conn, ws=Workspace(f"ws_{name}", name, 1))
+        return name
+
+    return job
+
+
+def _run(coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(coro())
+
+
+def test_concurrent_jobs_share_transactions(harness: Harness) -> None:
+    jobs = 50
+
+    async def scenario() -> list[str]:
+        gate = await harness.close_gate()  # the jobs pile up behind it
+        tasks = [asyncio.create_task(harness.writer.submit(_insert(f"w{n}"))) for n in range(jobs)]
+        await asyncio.sleep(0)  # each task queues its job before it first waits
+        assert harness.writer.queued_weight == jobs
+        harness.gate.open()
+        await gate
+        return await asyncio.gather(*tasks)
+
+    results = _run(scenario)
+
+    assert results == [f"w{n}" for n in range(jobs)]
+    assert harness.writer.commits < jobs
+    assert len(harness.names()) == jobs
+
+
+def _raises_after_insert(conn: sa.Connection) -> str:
+    _insert("doomed")(conn)
+    raise ValueError("boom")
+
+
+@dataclass(frozen=True)
+class Failing:
+    name: str
+    job: Callable[[sa.Connection], Any]
+    error: type[BaseException]
+
+
+FAILING = [
+    Failing("exception after a write", _raises_after_insert, ValueError),
+    Failing("database error", _insert("w0"), sa.exc.IntegrityError),  # w0 is queued first
+]
+
+
+@pytest.mark.parametrize("case", FAILING, ids=[c.name for c in FAILING])
+def test_a_failing_job_costs_no_other_job_of_its_batch(harness: Harness, case: Failing) -> None:
+    async def scenario() -> list[Any]:
+        gate = await harness.close_gate()
+        jobs = [_insert("w0"), _insert("w1"), case.job, _insert("w2")]
+        tasks = [asyncio.create_task(harness.writer.submit(job)) for job in jobs]
+        await asyncio.sleep(0)
+        harness.gate.open()
+        await gate
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = _run(scenario)
+
+    assert results[:2] == ["w0", "w1"]
+    assert isinstance(results[2], case.error)
+    assert results[3] == "w2"
+    assert harness.names() == ["w0", "w1", "w2"]  # nothing of the failed job is kept
+
+
+async def _stopping(writer: Writer) -> None:
+    # No public signal says "stop() has begun"; reading the flag keeps the test deterministic.
+    while not writer._stopping:
+        await asyncio.sleep(0.001)
+
+
+def test_stop_drains_queued_jobs(harness: Harness) -> None:
+    async def scenario() -> list[str]:
+        gate = await harness.close_gate()
+        tasks = [asyncio.create_task(harness.writer.submit(_insert(f"w{n}"))) for n in range(10)]
+        await asyncio.sleep(0)
+        stopping = asyncio.create_task(asyncio.to_thread(harness.writer.stop))
+        await asyncio.wait_for(_stopping(harness.writer), WAIT_S)  # the jobs are still queued
+        assert harness.writer.queued_weight == 10
+        harness.gate.open()
+        await gate
+        await stopping
+        with pytest.raises(Overloaded):  # a stopped writer takes no new work
+            await harness.writer.submit(_insert("late"))
+        return await asyncio.gather(*tasks)
+
+    results = _run(scenario)
+
+    assert results == [f"w{n}" for n in range(10)]
+    assert harness.names() == sorted(f"w{n}" for n in range(10))
+
+
+def test_a_full_queue_answers_overloaded(db: Database) -> None:
+    harness = _make(db, WriterSettings(queue_events=1, enqueue_timeout_s=0.05))
+
+    async def scenario() -> str:
+        gate = await harness.close_gate()
+        queued = asyncio.create_task(harness.writer.submit(_insert("queued")))
+        await asyncio.sleep(0)
+        assert harness.writer.queued_weight == 1
+        with pytest.raises(Overloaded) as refused:
+            await harness.writer.submit(_insert("refused"))
+        assert (refused.value.status, refused.value.code) == (503, "overloaded")
+        assert refused.value.headers() == {"Retry-After": "1"}
+        harness.gate.open()
+        await gate
+        await queued
+        return await harness.writer.submit(_insert("later"))
+
+    try:
+        assert _run(scenario) == "later"
+    finally:
+        harness.gate.open()
+        harness.writer.stop()
+    assert harness.names() == ["later", "queued"]
+
+
+@dataclass
+class Blocked:
+    """A TestClient app whose writer has a one-event queue, and a gate to saturate it."""
+
+    client: TestClient
+    gate: Gate
+    tasks: list[asyncio.Task[Any]]
+
+    def saturate(self) -> None:
+        """From the app's own event loop: the gate job running, one job queued behind it."""
+        writer: Writer = self.client.app.state.services.writer  # type: ignore[attr-defined]
+
+        async def fill() -> None:
+            self.tasks.append(asyncio.create_task(writer.submit(self.gate.job)))
+            assert await asyncio.to_thread(self.gate.started.wait, WAIT_S)
+            self.tasks.append(asyncio.create_task(writer.submit(lambda conn: None)))
+            await asyncio.sleep(0)
+            assert writer.queued_weight == 1
+
+        self.portal().call(fill)
+
+    def release(self) -> None:
+        self.gate.open()
+        self.portal().call(_settle, self.tasks)
+
+    def portal(self) -> BlockingPortal:
+        assert self.client.portal is not None
+        return self.client.portal
+
+
+async def _settle(tasks: list[asyncio.Task[Any]]) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@pytest.fixture
+def blocked(database_url: str) -> Iterator[Blocked]:
+    settings = Settings(
+        database_url=database_url,
+        key_cache_s=0,
+        writer=WriterSettings(queue_events=1, enqueue_timeout_s=0.05),
+    )
+    with TestClient(create_app(settings, migrate=False)) as client:
+        made = Blocked(client, Gate(), [])
+        try:
+            yield made
+        finally:
+            made.release()  # the app's shutdown drains the writer: it must not stay blocked
+
+
+def test_api_answers_503_while_the_writer_is_saturated(blocked: Blocked, tenant: Tenant) -> None:
+    event = {"external_id": "u1", "event": "ping"}
+    blocked.saturate()
+
+    refused = blocked.client.post("/api/v1/track", headers=tenant.write, json=event)
+    blocked.release()
+    accepted = blocked.client.post("/api/v1/track", headers=tenant.write, json=event)
+
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "overloaded"
+    assert refused.headers["Retry-After"] == "1"
+    assert accepted.status_code == 200, accepted.text
