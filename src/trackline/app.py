@@ -62,10 +62,11 @@ def _routes(app: FastAPI) -> None:
     from trackline.catalog.routes import router as catalog
     from trackline.events.routes import router as events
     from trackline.failures.routes import router as failures
+    from trackline.ingest.compat import router as compat
     from trackline.ingest.routes import router as ingest
     from trackline.people.routes import router as people
 
-    for router in (ingest, people, events, catalog, failures):
+    for router in (ingest, compat, people, events, catalog, failures):
         app.include_router(router)
 
     @app.get("/health", tags=["health"])

@@ -14,8 +14,8 @@ from trackline.errors import InvalidInput, TracklineError
 from trackline.failures import store
 from trackline.failures.store import FailedRow
 from trackline.ids import EventIds
-from trackline.ingest import pipeline
-from trackline.ingest.formats import native
+from trackline.ingest import ops, pipeline
+from trackline.ingest.formats import flarelane, native, segment
 from trackline.ingest.model import Parsed
 from trackline.ingest.pipeline import Origin
 from trackline.settings import Limits
@@ -27,28 +27,49 @@ def _track(body: Any, row: FailedRow, now_ms: int, limits: Limits) -> Parsed:
     return native.parse_track(body, now_ms=now_ms, limits=limits, size=len(row.payload))
 
 
-def _batch(body: Any, row: FailedRow, now_ms: int, limits: Limits) -> Parsed:
-    if row.item_index is None:
-        return native.parse_batch(body, now_ms=now_ms, limits=limits, size=len(row.payload))
-    parsed = native.parse_items(
-        [body], now_ms=now_ms, limits=limits, prefix="events", whole_size=len(row.payload)
-    )
-    return _reindex(parsed, row.item_index)
+def _batched(whole: Any, key: str) -> Reparse:
+    """A batch endpoint's parser: the whole body, or one item re-parsed alone in a batch of one
+    (it keeps the position and field paths it had in its batch)."""
+
+    def reparse(body: Any, row: FailedRow, now_ms: int, limits: Limits) -> Parsed:
+        size = len(row.payload)
+        if row.item_index is None:
+            return whole(body, now_ms=now_ms, limits=limits, size=size)  # type: ignore[no-any-return]
+        parsed: Parsed = whole({key: [body]}, now_ms=now_ms, limits=limits, size=size)
+        return _reindex(parsed, key, row.item_index)
+
+    return reparse
 
 
-def _reindex(parsed: Parsed, index: int) -> Parsed:
-    """A batch item re-parsed alone keeps the position (and field paths) it had in its batch."""
+def _reindex(parsed: Parsed, key: str, index: int) -> Parsed:
     for error in parsed.errors:
         error.index = index
         if error.field:
-            error.field = error.field.replace("events[0]", f"events[{index}]", 1)
+            error.field = error.field.replace(f"{key}[0]", f"{key}[{index}]", 1)
     parsed.events = [(index, e) for _, e in parsed.events]
+    parsed.ops = [(index, o) for _, o in parsed.ops]
     parsed.raws = {index: parsed.raws[0]} if 0 in parsed.raws else {}
     return parsed
 
 
-# Sources whose payloads can be replayed, by the endpoint that refused them.
-REPARSERS: dict[str, Reparse] = {"api/v1/track": _track, "api/v1/track/batch": _batch}
+def _segment_one(kind: str) -> Reparse:
+    parse = segment.parse_one(kind)
+
+    def reparse(body: Any, row: FailedRow, now_ms: int, limits: Limits) -> Parsed:
+        return parse(body, now_ms=now_ms, limits=limits, size=len(row.payload))  # type: ignore[no-any-return]
+
+    return reparse
+
+
+# Sources whose payloads can be replayed, by the endpoint that refused them. A Segment message
+# replays without its batch's ``sentAt``: its time is taken as sent.
+REPARSERS: dict[str, Reparse] = {
+    "api/v1/track": _track,
+    "api/v1/track/batch": _batched(native.parse_batch, "events"),
+    "v1/projects/track": _batched(flarelane.parse, "events"),
+    "v1/batch": _batched(segment.parse_batch, "batch"),
+    **{f"v1/{kind}": _segment_one(kind) for kind in sorted(segment.TYPES)},
+}
 
 
 def replay(
@@ -85,10 +106,22 @@ def _one(
         return _still_failing(conn, ws, row, exc.code, exc.message, exc.field)
     checked = pipeline.check(conn, workspace_id=ws, parsed=parsed)
     errors = parsed.errors + checked.refused
-    single = row.item_index is not None or row.source == "api/v1/track"
-    if errors and (single or not checked.accepted):
+    single = row.item_index is not None or not parsed.prefix
+    if errors and (single or not (checked.accepted or parsed.ops)):
         first = errors[0]
         return _still_failing(conn, ws, row, first.code, first.message, first.field)
+    refused = ops.apply(
+        conn,
+        workspace_id=ws,
+        ops=parsed.ops,
+        raws=parsed.raws,
+        single=single,
+        now_ms=now_ms,
+        ids=event_ids,
+    )
+    if refused and single:  # a refused operation wrote nothing
+        return _still_failing(conn, ws, row, refused[0].code, refused[0].message, refused[0].field)
+    errors += refused
     origin = Origin(ws, row.key_id, row.source)
     pipeline.store_failures(conn, origin=origin, errors=errors, now_ms=now_ms)
     stored = [

@@ -21,6 +21,36 @@ class CanonicalEvent:
 
 
 @dataclass(slots=True)
+class IdentifyOp:
+    """Attributes for a person, found or created by its identities (``null`` deletes)."""
+
+    external_id: str | None
+    device_id: str | None
+    attributes: dict[str, Any]
+
+
+@dataclass(slots=True)
+class GroupOp:
+    """Link a person to a group (an account) and set the group's traits."""
+
+    external_id: str | None
+    device_id: str | None
+    group_id: str
+    traits: dict[str, Any]
+
+
+@dataclass(slots=True)
+class AliasOp:
+    """``previous_id`` (an anonymous or device id) is the same person as user ``external_id``."""
+
+    previous_id: str
+    external_id: str
+
+
+Op = IdentifyOp | GroupOp | AliasOp
+
+
+@dataclass(slots=True)
 class ItemError:
     """Why one item of a request was refused, with the raw item so it can be kept."""
 
@@ -50,4 +80,5 @@ class Parsed:
     errors: list[ItemError]
     size: int = 0
     raws: dict[int, Any] = field(default_factory=dict)  # position -> the item as sent
+    ops: list[tuple[int, Op]] = field(default_factory=list)  # identify, group, alias
     prefix: str = ""  # field path of an item, with {index}: "events[{index}]."

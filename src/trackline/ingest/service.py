@@ -11,7 +11,7 @@ import orjson
 
 from trackline.api import Services
 from trackline.errors import InvalidInput, TracklineError
-from trackline.ingest import pipeline
+from trackline.ingest import ops, pipeline
 from trackline.ingest.body import Body, too_large
 from trackline.ingest.model import ItemError, Parsed
 from trackline.ingest.pipeline import Origin
@@ -34,9 +34,10 @@ async def ingest(svc: Services, *, origin: Origin, body: Body, parse: Parser) ->
     except TracklineError as exc:
         await _keep_refused(svc, origin, body, exc)
         raise
+    items = len(parsed.events) + len(parsed.ops) + len(parsed.errors)
     stored, refused = await _store(svc, origin, parsed)
     parsed.errors = sorted(parsed.errors + refused, key=lambda e: e.index or 0)
-    positions: list[str | None] = [None] * (len(parsed.events) + len(parsed.errors) - len(refused))
+    positions: list[str | None] = [None] * items
     for position, event_id in stored:
         positions[position] = event_id
     parsed.events = [(p, e) for p, e in parsed.events if positions[p] is not None]
@@ -61,14 +62,22 @@ async def _store(
     def job(conn: Any) -> tuple[list[tuple[int, str]], list[ItemError]]:
         now = svc.clock.now_ms()
         checked = pipeline.check(conn, workspace_id=origin.workspace_id, parsed=parsed)
-        errors = parsed.errors + checked.refused
-        pipeline.store_failures(conn, origin=origin, errors=errors, now_ms=now)
         stored = pipeline.store_checked(
             conn, origin=origin, checked=checked, now_ms=now, ids=svc.ids
         )
-        return stored, checked.refused
+        refused = checked.refused + ops.apply(
+            conn,
+            workspace_id=origin.workspace_id,
+            ops=parsed.ops,
+            raws=parsed.raws,
+            single=not parsed.prefix,
+            now_ms=now,
+            ids=svc.ids,
+        )
+        pipeline.store_failures(conn, origin=origin, errors=parsed.errors + refused, now_ms=now)
+        return stored, refused
 
-    return await svc.writer.submit(job, weight=max(1, len(parsed.events)))
+    return await svc.writer.submit(job, weight=max(1, len(parsed.events) + len(parsed.ops)))
 
 
 async def _keep_refused(svc: Services, origin: Origin, body: Body, exc: TracklineError) -> None:

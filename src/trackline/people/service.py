@@ -64,12 +64,9 @@ def identify(
         row = pipeline.first_session_row(workspace_id, person, trigger, now_ms, ids)
         pipeline.write_rows(conn, workspace_id=workspace_id, rows=[row], now_ms=now_ms)
     if attributes:
-        current = store.get_attributes(conn, workspace_id=workspace_id, person_id=person)
-        for name, value in attributes.items():
-            if value is None:
-                current.pop(name, None)
-            else:
-                current[name] = value
+        current = apply_changes(
+            store.get_attributes(conn, workspace_id=workspace_id, person_id=person), attributes
+        )
         store.set_attributes(
             conn, workspace_id=workspace_id, person_id=person, attributes=current, now_ms=now_ms
         )
@@ -105,3 +102,81 @@ def find_people(
     person = found.get(value)
     result = queries.person(conn, workspace_id=workspace_id, person_id=person) if person else None
     return [result] if result else []
+
+
+def apply_changes(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Attributes after ``changes``: a value sets, ``null`` deletes."""
+    result = dict(current)
+    for name, value in changes.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = value
+    return result
+
+
+def group(
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    user: str | None,
+    device: str | None,
+    group_id: str,
+    traits: dict[str, Any],
+    now_ms: int,
+    ids: EventIds,
+) -> str:
+    """Link the person to a group and merge the group's traits (``null`` deletes)."""
+    person = identify(
+        conn,
+        workspace_id=workspace_id,
+        user=user,
+        device=device,
+        attributes={},
+        now_ms=now_ms,
+        ids=ids,
+    )
+    current = store.group_attributes(conn, workspace_id=workspace_id, group_id=group_id) or {}
+    store.save_group(
+        conn,
+        workspace_id=workspace_id,
+        group_id=group_id,
+        attributes=apply_changes(current, traits),
+        now_ms=now_ms,
+    )
+    store.add_groups(conn, workspace_id=workspace_id, pairs={(person, group_id)}, now_ms=now_ms)
+    return person
+
+
+def alias(
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    previous: str,
+    user: str,
+    now_ms: int,
+    ids: EventIds,
+) -> str:
+    """``previous`` (an anonymous or device id) is user ``user``: the anonymous person is merged
+    into the user's. A previous id that is another person's user id is refused: a person keeps
+    one user id."""
+    as_user = store.find_identities(
+        conn, workspace_id=workspace_id, kind=store.USER, values=[previous, user]
+    )
+    if previous in as_user and as_user[previous] != as_user.get(user):
+        raise InvalidInput(
+            f"previousId {previous!r} is another person's user id; a person keeps one user id",
+            field="previousId",
+            code="alias_conflict",
+        )
+    if previous in as_user:
+        return as_user[previous]
+    return identify(
+        conn,
+        workspace_id=workspace_id,
+        user=user,
+        device=previous,
+        attributes={},
+        now_ms=now_ms,
+        ids=ids,
+    )

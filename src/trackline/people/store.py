@@ -12,6 +12,7 @@ from trackline.storage import dialect
 from trackline.storage.schema import (
     events,
     failed_events,
+    groups,
     identities,
     people,
     person_groups,
@@ -260,3 +261,39 @@ def _erase_failures(conn: sa.Connection, ws: str, users: list[str], devices: lis
         named.append(sa.and_(fe.c.item_index.is_(None), sa.or_(*mentions)))
     if named:
         conn.execute(fe.delete().where(fe.c.workspace_id == ws, sa.or_(*named)))
+
+
+def group_attributes(
+    conn: sa.Connection, *, workspace_id: str, group_id: str
+) -> dict[str, Any] | None:
+    value = conn.execute(
+        sa.select(groups.c.attributes).where(
+            groups.c.workspace_id == workspace_id, groups.c.id == group_id
+        )
+    ).first()
+    return dict(value[0] or {}) if value else None
+
+
+def save_group(
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    group_id: str,
+    attributes: dict[str, Any],
+    now_ms: int,
+) -> None:
+    stmt = dialect.upsert(
+        conn, groups, on=["workspace_id", "id"], update=["attributes", "updated_at"]
+    )
+    conn.execute(
+        stmt,
+        [
+            {
+                "workspace_id": workspace_id,
+                "id": group_id,
+                "attributes": attributes,
+                "created_at": now_ms,
+                "updated_at": now_ms,
+            }
+        ],
+    )

@@ -168,3 +168,14 @@ property_declarations = sa.Table(
     sa.Column("description", sa.Text, nullable=True),
     sa.Column("updated_at", Ms, nullable=False),
 )
+
+# Groups (accounts, Segment's ``group`` call): their traits; members are in person_groups.
+groups = sa.Table(
+    "groups",
+    metadata,
+    sa.Column("workspace_id", sa.String(32), primary_key=True),
+    sa.Column("id", sa.String(255), primary_key=True),
+    sa.Column("attributes", Json, nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+)
