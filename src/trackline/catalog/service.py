@@ -43,12 +43,14 @@ def enforce(
     events: list[tuple[int, CanonicalEvent]],
     raws: dict[int, Any],
     prefix: str,
+    declared: dict[str, dict[str, str]] | None = None,
 ) -> tuple[list[tuple[int, CanonicalEvent]], list[ItemError]]:
     """Apply declared property types: coerce what converts without loss, refuse the rest with
-    ``invalid_property_type`` and the field path."""
-    declared = store.declarations(
-        conn, workspace_id=workspace_id, events={e.event for _, e in events}
-    )
+    ``invalid_property_type`` and the field path. ``declared``: looked up already."""
+    if declared is None:
+        declared = store.declarations(
+            conn, workspace_id=workspace_id, events={e.event for _, e in events}
+        )
     if not declared:
         return events, []
     accepted, refused = [], []

@@ -115,7 +115,7 @@ def _one(
         workspace_id=ws,
         ops=parsed.ops,
         raws=parsed.raws,
-        single=single,
+        prefix=parsed.prefix,
         now_ms=now_ms,
         ids=event_ids,
     )

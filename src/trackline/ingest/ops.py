@@ -21,17 +21,20 @@ def apply(
     workspace_id: str,
     ops: list[tuple[int, Op]],
     raws: dict[int, Any],
-    single: bool,
+    prefix: str,
     now_ms: int,
     ids: EventIds,
 ) -> list[ItemError]:
-    """Apply each operation; the ones refused (for example ``alias_conflict``) are returned."""
+    """Apply each operation; the ones refused (for example ``alias_conflict``) are returned.
+    ``prefix`` is the request's item path (``batch[{index}].``), empty for a single message."""
     refused = []
     for position, op in ops:
         try:
             _one(conn, workspace_id, op, now_ms, ids)
         except InvalidInput as exc:
-            refused.append(item_error(None if single else position, exc, raws.get(position)))
+            if exc.field:
+                exc.field = prefix.format(index=position) + exc.field
+            refused.append(item_error(position if prefix else None, exc, raws.get(position)))
     return refused
 
 

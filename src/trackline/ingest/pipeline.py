@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from trackline.catalog import service as catalog
+from trackline.catalog import store as catalog_store
 from trackline.ids import EventIds
 from trackline.ingest import store
 from trackline.ingest.model import CanonicalEvent, ItemError, Parsed
@@ -37,20 +38,69 @@ class Checked:
     known: dict[str, str]  # message id -> stored event id
 
 
-def check(conn: sa.Connection, *, workspace_id: str, parsed: Parsed) -> Checked:
+def check(
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    parsed: Parsed,
+    known: dict[str, str] | None = None,
+    declared: dict[str, dict[str, str]] | None = None,
+) -> Checked:
     """Apply declared types to the events not stored before. A repeat of a stored message id
-    is not checked again: it answers with the original event, as a retry must."""
-    known = store.existing_message_ids(
-        conn,
-        workspace_id=workspace_id,
-        message_ids=[e.message_id for _, e in parsed.events if e.message_id],
-    )
+    is not checked again: it answers with the original event, as a retry must. ``known`` and
+    ``declared``: looked up already (for several requests at once)."""
+    if known is None:
+        known = store.existing_message_ids(
+            conn,
+            workspace_id=workspace_id,
+            message_ids=[e.message_id for _, e in parsed.events if e.message_id],
+        )
     repeats = [(p, e) for p, e in parsed.events if e.message_id in known]
     fresh = [(p, e) for p, e in parsed.events if e.message_id not in known]
     accepted, refused = catalog.enforce(
-        conn, workspace_id=workspace_id, events=fresh, raws=parsed.raws, prefix=parsed.prefix
+        conn,
+        workspace_id=workspace_id,
+        events=fresh,
+        raws=parsed.raws,
+        prefix=parsed.prefix,
+        declared=declared,
     )
     return Checked(sorted(repeats + accepted, key=lambda pe: pe[0]), refused, known)
+
+
+def admit_many(
+    conn: sa.Connection, *, works: list[tuple[Origin, Parsed]], now_ms: int, ids: EventIds
+) -> list[tuple[list[tuple[int, str]], list[ItemError]]]:
+    """Several requests of one workspace in one pass: one dedup look-up, one declarations
+    look-up, one identity resolution, one insert and one catalog update for all of them.
+    Returns, per request, its ``(position, event id)`` pairs and its refused items."""
+    ws = works[0][0].workspace_id
+    events = [e for _, parsed in works for _, e in parsed.events]
+    known = store.existing_message_ids(
+        conn, workspace_id=ws, message_ids=[e.message_id for e in events if e.message_id]
+    )
+    declared = catalog_store.declarations(conn, workspace_id=ws, events={e.event for e in events})
+    checks = [
+        check(conn, workspace_id=ws, parsed=parsed, known=known, declared=declared)
+        for _, parsed in works
+    ]
+    flat = [(n, p, e) for n, c in enumerate(checks) for p, e in c.accepted]
+    event_ids = (
+        store_events(
+            conn,
+            origin=works[0][0],
+            items=[e for _, _, e in flat],
+            now_ms=now_ms,
+            ids=ids,
+            known=known,
+        )
+        if flat
+        else []
+    )
+    stored: list[list[tuple[int, str]]] = [[] for _ in works]
+    for (n, position, _), event_id in zip(flat, event_ids, strict=True):
+        stored[n].append((position, event_id))
+    return [(stored[n], checks[n].refused) for n in range(len(works))]
 
 
 def store_checked(
@@ -98,7 +148,10 @@ def store_events(
             result[position] = event_id
             fresh.append((position, item))
     _write_fresh(conn, ws=ws, fresh=fresh, result=result, now_ms=now_ms, ids=ids)
-    _settle_races(conn, ws=ws, fresh=fresh, result=result)
+    _settle_races(conn, ws=ws, fresh=fresh, known=known)
+    for position, item in enumerate(items):  # repeats answer with the id that was kept
+        if item.message_id is not None:
+            result[position] = known[item.message_id]
     return [r for r in result if r is not None]
 
 
@@ -143,17 +196,14 @@ def _settle_races(
     *,
     ws: str,
     fresh: list[tuple[int, CanonicalEvent]],
-    result: list[str | None],
+    known: dict[str, str],
 ) -> None:
-    """Another process may have stored one of our message ids in the meantime: answer with
-    the id that is stored, so a retry always gets the original event id."""
+    """Another process may have stored one of our message ids in the meantime (our insert was
+    then skipped): take the id that is stored, so every answer names the event that exists."""
     mids = [e.message_id for _, e in fresh if e.message_id is not None]
     if not mids or conn.dialect.name == "sqlite":  # SQLite admits one writer at a time
         return
-    stored = store.existing_message_ids(conn, workspace_id=ws, message_ids=mids)
-    for position, item in fresh:
-        if item.message_id is not None:
-            result[position] = stored.get(item.message_id, result[position])
+    known.update(store.existing_message_ids(conn, workspace_id=ws, message_ids=mids))
 
 
 def _row(ws: str, person: str, event_id: str, e: CanonicalEvent, now_ms: int) -> dict[str, Any]:

@@ -54,29 +54,55 @@ def _parse(body: Body, parse: Parser, *, limits: Limits, now_ms: int) -> Parsed:
     return parse(data, now_ms=now_ms, limits=limits, size=len(body.data))
 
 
+@dataclass(slots=True)
+class IngestJob:
+    """One request's writer job. The writer runs all the ingest jobs of one workspace that
+    share a transaction together (``run_many``), so a commit of many small requests costs one
+    set of statements, not one per request."""
+
+    svc: Services
+    origin: Origin
+    parsed: Parsed
+
+    @property
+    def merge_key(self) -> tuple[str, str]:
+        return ("ingest", self.origin.workspace_id)
+
+    def __call__(self, conn: Any) -> tuple[list[tuple[int, str]], list[ItemError]]:
+        return IngestJob.run_many(conn, [self])[0]
+
+    @staticmethod
+    def run_many(
+        conn: Any, jobs: list[IngestJob]
+    ) -> list[tuple[list[tuple[int, str]], list[ItemError]]]:
+        svc = jobs[0].svc
+        now = svc.clock.now_ms()
+        results = pipeline.admit_many(
+            conn, works=[(j.origin, j.parsed) for j in jobs], now_ms=now, ids=svc.ids
+        )
+        answers = []
+        for job, (stored, refused) in zip(jobs, results, strict=True):
+            refused = refused + ops.apply(
+                conn,
+                workspace_id=job.origin.workspace_id,
+                ops=job.parsed.ops,
+                raws=job.parsed.raws,
+                prefix=job.parsed.prefix,
+                now_ms=now,
+                ids=svc.ids,
+            )
+            pipeline.store_failures(
+                conn, origin=job.origin, errors=job.parsed.errors + refused, now_ms=now
+            )
+            answers.append((stored, refused))
+        return answers
+
+
 async def _store(
     svc: Services, origin: Origin, parsed: Parsed
 ) -> tuple[list[tuple[int, str]], list[ItemError]]:
-    """One writer job: declared types enforced, refused items kept, the rest stored."""
-
-    def job(conn: Any) -> tuple[list[tuple[int, str]], list[ItemError]]:
-        now = svc.clock.now_ms()
-        checked = pipeline.check(conn, workspace_id=origin.workspace_id, parsed=parsed)
-        stored = pipeline.store_checked(
-            conn, origin=origin, checked=checked, now_ms=now, ids=svc.ids
-        )
-        refused = checked.refused + ops.apply(
-            conn,
-            workspace_id=origin.workspace_id,
-            ops=parsed.ops,
-            raws=parsed.raws,
-            single=not parsed.prefix,
-            now_ms=now,
-            ids=svc.ids,
-        )
-        pipeline.store_failures(conn, origin=origin, errors=parsed.errors + refused, now_ms=now)
-        return stored, refused
-
+    """Hand the request to the writer; return once it is committed."""
+    job = IngestJob(svc, origin, parsed)
     return await svc.writer.submit(job, weight=max(1, len(parsed.events) + len(parsed.ops)))
 
 

@@ -6,6 +6,7 @@ array (all strings or all numbers), json (object, or array of objects), null.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -139,17 +140,27 @@ def check_properties(props: Any, *, limits: Limits, field: str) -> dict[str, Any
         return {}
     if not isinstance(props, dict):
         raise bad("invalid_properties", f"{field} must be an object", field)
+    deepest = 0
     for name, value in props.items():
-        path = f"{field}.{name}"
-        check_property_name(name, limits=limits, field=path)
-        check_value(value, field=path)
-    if depth(props) > limits.depth:
+        if not _name_ok(name, limits.property_name_chars):
+            check_property_name(name, limits=limits, field=f"{field}.{name}")
+        if isinstance(value, list | dict):
+            if isinstance(value, list):
+                check_value(value, field=f"{field}.{name}")
+            deepest = max(deepest, depth(value))
+    if 1 + deepest > limits.depth:
         raise bad("too_deep", f"{field} is nested deeper than {limits.depth} levels", field)
     return props
 
 
+@functools.lru_cache(maxsize=4096)
+def _name_ok(name: str, longest: int) -> bool:
+    """Property names repeat across events: remember the good ones."""
+    return 1 <= len(name) <= longest and not _CONTROL.search(name)
+
+
 def check_property_name(name: str, *, limits: Limits, field: str) -> None:
-    if not 1 <= len(name) <= limits.property_name_chars or _CONTROL.search(name):
+    if not _name_ok(name, limits.property_name_chars):
         raise bad(
             "invalid_property_name",
             f"a property name must have 1 to {limits.property_name_chars} printable characters",
@@ -192,14 +203,22 @@ def _element_kind(item: Any) -> str:
 def depth(value: Any) -> int:
     """Nesting depth: a scalar is 0, a container is one more than its deepest member."""
     if isinstance(value, dict):
-        return 1 + max((depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((depth(v) for v in value), default=0)
-    return 0
+        members: Any = value.values()
+    elif isinstance(value, list):
+        members = value
+    else:
+        return 0
+    return 1 + max((depth(v) for v in members if isinstance(v, dict | list)), default=0)
+
+
+_SIMPLE_TYPES = {bool: "boolean", int: "number", float: "number", dict: "json"}
 
 
 def infer_type(value: Any) -> str:
     """The catalog type of a value as it arrived (no coercion)."""
+    simple = _SIMPLE_TYPES.get(type(value))
+    if simple is not None:
+        return simple
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -218,7 +237,7 @@ def infer_type(value: Any) -> str:
 
 
 def is_iso_datetime(text: str) -> bool:
-    if not _ISO_DATETIME.match(text):
+    if not text[:1].isdigit() or not _ISO_DATETIME.match(text):
         return False
     try:
         datetime.fromisoformat(text)

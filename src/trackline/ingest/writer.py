@@ -122,7 +122,7 @@ class Writer:
     def _commit(self, batch: list[_Pending]) -> None:
         try:
             with self.db.write() as conn:
-                results = [job.fn(conn) for job in batch]
+                results = _run(conn, batch)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach its request
             if len(batch) == 1:
                 _answer(batch[0], error=exc)
@@ -133,6 +133,32 @@ class Writer:
         self.commits += 1
         for job, result in zip(batch, results, strict=True):
             _answer(job, result=result)
+
+
+def _run(conn: sa.Connection, batch: list[_Pending]) -> list[Any]:
+    """Run a batch's jobs in order. Jobs with the same ``merge_key`` (and a ``run_many``) run
+    together, at the place of the first of them."""
+    groups: dict[Any, list[int]] = {}
+    order: list[list[int]] = []
+    for index, job in enumerate(batch):
+        key = getattr(job.fn, "merge_key", None)
+        if key is None:
+            order.append([index])
+        elif key in groups:
+            groups[key].append(index)
+        else:
+            groups[key] = [index]
+            order.append(groups[key])
+    results: list[Any] = [None] * len(batch)
+    for group in order:
+        first = batch[group[0]].fn
+        if len(group) == 1:
+            results[group[0]] = first(conn)
+            continue
+        outs = type(first).run_many(conn, [batch[i].fn for i in group])  # type: ignore[attr-defined]
+        for index, out in zip(group, outs, strict=True):
+            results[index] = out
+    return results
 
 
 def _answer(job: _Pending, *, result: Any = None, error: BaseException | None = None) -> None:

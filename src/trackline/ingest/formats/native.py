@@ -22,6 +22,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "context": ("context",),
 }
 KNOWN = frozenset(name for names in SYNONYMS.values() for name in names)
+MEANING = {name: meaning for meaning, names in SYNONYMS.items() for name in names}
 
 
 def pick(item: dict[str, Any], meaning: str, prefix: str = "") -> tuple[Any, str]:
@@ -37,16 +38,36 @@ def pick(item: dict[str, Any], meaning: str, prefix: str = "") -> tuple[Any, str
     return item.get(name), name
 
 
+def _fields(item: dict[str, Any], prefix: str) -> dict[str, tuple[Any, str]]:
+    """``meaning -> (value, name given)`` in one pass over the item's keys; unknown fields and
+    two synonyms of one meaning are refused (unknown first, as ``pick`` orders conflicts)."""
+    given: dict[str, str] = {}
+    clash = False
+    for name in item:
+        meaning = MEANING.get(name)
+        if meaning is None:
+            unknown = sorted(set(item) - KNOWN)[0]
+            raise values.bad("unknown_field", f"unknown field {unknown!r}", prefix + unknown)
+        clash = clash or meaning in given
+        given.setdefault(meaning, name)
+    if clash:
+        for meaning in SYNONYMS:
+            pick(item, meaning, prefix)
+    return {
+        meaning: (item.get(given[meaning]), given[meaning])
+        if meaning in given
+        else (None, names[0])
+        for meaning, names in SYNONYMS.items()
+    }
+
+
 def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> CanonicalEvent:
     """One native event object -> a canonical event, or ``InvalidInput`` naming the field."""
     if not isinstance(item, dict):
         raise values.bad(
             "invalid_event", "an event must be a JSON object", prefix.rstrip(".") or None
         )
-    unknown = sorted(set(item) - KNOWN)
-    if unknown:
-        raise values.bad("unknown_field", f"unknown field {unknown[0]!r}", prefix + unknown[0])
-    fields = {meaning: pick(item, meaning, prefix) for meaning in SYNONYMS}
+    fields = _fields(item, prefix)
 
     def at(meaning: str) -> str:
         return prefix + fields[meaning][1]

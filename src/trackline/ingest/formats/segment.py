@@ -55,8 +55,9 @@ def parse_batch(body: Any, *, now_ms: int, limits: Limits, size: int) -> Parsed:
     parsed = Parsed(events=[], errors=[], size=size, prefix="batch[{index}].")
     for index, item in enumerate(items):
         prefix = f"batch[{index}]."
-        if isinstance(item, dict) and isinstance(shared, dict):
-            item = {**item, "context": {**shared, **(item.get("context") or {})}}
+        own = item.get("context") if isinstance(item, dict) else None
+        if isinstance(shared, dict) and isinstance(own, dict | None):
+            item = {**item, "context": {**shared, **(own or {})}}
         if size > limits.event_bytes:
             try:
                 native.check_size(item, limits=limits, field=prefix.rstrip("."))
@@ -129,6 +130,7 @@ def _event(
     prefix: str,
 ) -> CanonicalEvent:
     props = values.check_properties(m.get("properties"), limits=limits, field=prefix + "properties")
+    values.check_storable(props, field=prefix + "properties")
     if kind == "track":
         name = values.check_event_name(m.get("event"), limits=limits, field=prefix + "event")
     else:
@@ -142,6 +144,7 @@ def _event(
         raise values.bad(
             "too_deep", f"context is nested deeper than {limits.depth}", prefix + "context"
         )
+    values.check_storable(context, field=prefix + "context")
     group = values.check_identity(
         context.get("groupId"), limits=limits, field=prefix + "context.groupId"
     )
@@ -182,7 +185,9 @@ def _traits(m: dict[str, Any], *, limits: Limits, prefix: str) -> dict[str, Any]
     traits = m.get("traits")
     if traits is None and isinstance(m.get("context"), dict):
         traits = m["context"].get("traits")  # analytics.js sends identify traits in context too
-    return values.check_properties(traits, limits=limits, field=prefix + "traits")
+    checked = values.check_properties(traits, limits=limits, field=prefix + "traits")
+    values.check_storable(checked, field=prefix + "traits")
+    return checked
 
 
 def _alias(m: dict[str, Any], user: str | None, *, limits: Limits, prefix: str) -> AliasOp:

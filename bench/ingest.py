@@ -1,0 +1,495 @@
+"""Ingestion benchmark: a real ``trackline serve`` driven over HTTP, next to the raw database
+ceiling measured in the same run.
+
+    .venv/bin/python bench/ingest.py                       # SQLite and PostgreSQL
+    .venv/bin/python bench/ingest.py --databases sqlite --read-events 0
+
+For each database it reports events/s for 100-event batches and for single events, p50/p99
+latency, server CPU per event, p99 at 80 % of the batch peak, read latency (a person's timeline
+and the recent-events page) with ``--read-events`` stored events while ingest goes on, and the
+raw ceiling: the same rows inserted straight into the same schema and indexes in 10,000-row
+transactions (``executemany`` on SQLite, ``COPY`` on PostgreSQL). Ratios are what to compare;
+single numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).parent))
+import loadgen
+
+from trackline.storage.database import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = [
+    "page_viewed",
+    "button_clicked",
+    "purchase_completed",
+    "cart_updated",
+    "signed_up",
+    "feature_used",
+    "search_performed",
+    "logged_in",
+    "file_uploaded",
+    "email_opened",
+]
+COLUMNS = [
+    "id",
+    "workspace_id",
+    "person_id",
+    "external_id",
+    "device_id",
+    "event",
+    "parameters",
+    "group_id",
+    "context",
+    "timestamp",
+    "created_at",
+    "message_id",
+]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- events --------------------------------------------------------------------------------------
+
+
+def event(run: str, n: int, users: int) -> dict[str, object]:
+    """A realistic event with a unique message id."""
+    rnd = random.Random(n)
+    return {
+        "external_id": f"user_{rnd.randrange(users)}",
+        "event": NAMES[n % len(NAMES)],
+        "message_id": f"{run}-{n}",
+        "parameters": {
+            "order_id": f"order_{n}",
+            "amount": round(rnd.uniform(1, 500), 2),
+            "currency": "USD",
+            "quantity": rnd.randrange(1, 9),
+            "plan": rnd.choice(["free", "pro", "team"]),
+            "tags": ["a", "b"],
+            "referrer": "/home",
+        },
+        "context": {"ip": "203.0.113.7", "library": {"name": "bench", "version": "1"}},
+    }
+
+
+def batch_bodies(run: str, requests: int, size: int, users: int) -> list[bytes]:
+    return [
+        orjson.dumps({"events": [event(run, r * size + i, users) for i in range(size)]})
+        for r in range(requests)
+    ]
+
+
+def single_bodies(run: str, requests: int, users: int) -> list[bytes]:
+    return [orjson.dumps(event(run, n, users)) for n in range(requests)]
+
+
+# --- a server ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    key: str | None
+    log: Path
+
+    def cpu_seconds(self) -> float:
+        """CPU time of every process of the server (its process group)."""
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2 :].split()
+            if int(fields[2]) == self.proc.pid:  # pgid
+                total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / TICKS
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def start(
+    command: list[str], workdir: Path, port: int, env: dict[str, str] | None = None
+) -> Server:
+    log = workdir / f"server-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                found = re.search(r"key: (tl_\S+)", log.read_text())
+                return Server(proc, port, found.group(1) if found else None, log)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise SystemExit(f"server did not start:\n{log.read_text()}")
+
+
+def trackline(url: str, workdir: Path, workers: int) -> Server:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "trackline",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--database-url",
+        url,
+    ]
+    return start(command, workdir, port)
+
+
+# --- databases -----------------------------------------------------------------------------------
+
+
+def fresh(kind: str, workdir: Path, admin_url: str, label: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / (label + '.db')}"
+    name = f"trackline_bench_{label}_{uuid.uuid4().hex[:6]}"
+    admin = Database(admin_url)
+    with admin.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return re.sub(r"/[^/]*$", f"/{name}", admin_url)
+
+
+def drop(kind: str, url: str, admin_url: str) -> None:
+    if kind == "postgresql":
+        name = url.rsplit("/", 1)[1]
+        admin = Database(admin_url)
+        with admin.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def raw_rows(run: str, count: int, users: int, persons: list[str], ws: str) -> list[tuple]:
+    """Event rows as the server stores them (ids, person ids, JSON text, ms times)."""
+    now = int(time.time() * 1000)
+    rows = []
+    for n in range(count):
+        e = event(run, n, users)
+        rows.append(
+            (
+                f"evt_{uuid.uuid4().hex}",
+                ws,
+                persons[n % len(persons)],
+                e["external_id"],
+                None,
+                e["event"],
+                orjson.dumps(e["parameters"]).decode(),
+                None,
+                orjson.dumps(e["context"]).decode(),
+                now - n,
+                now,
+                e["message_id"],
+            )
+        )
+    return rows
+
+
+def insert_raw(url: str, rows: list[tuple], chunk: int = 10_000) -> float:
+    """Insert ``rows`` straight into ``events`` in ``chunk``-row transactions; rows/s."""
+    db = Database(url)
+    db.migrate()
+    raw = db.write_engine.raw_connection()
+    started = time.perf_counter()
+    try:
+        if db.dialect == "sqlite":
+            sql = (
+                f"INSERT INTO events ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+            )
+            for i in range(0, len(rows), chunk):
+                raw.execute("BEGIN IMMEDIATE")
+                raw.executemany(sql, rows[i : i + chunk])
+                raw.execute("COMMIT")
+        else:
+            driver = raw.driver_connection
+            for i in range(0, len(rows), chunk):
+                with (
+                    driver.cursor() as cur,
+                    cur.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+                ):
+                    for row in rows[i : i + chunk]:
+                        copy.write_row(row)
+                driver.commit()
+    finally:
+        raw.close()
+        db.dispose()
+    return len(rows) / (time.perf_counter() - started)
+
+
+# --- phases --------------------------------------------------------------------------------------
+
+
+def drive(
+    server: Server, path: str, bodies: list[bytes], connections: int, rate: float | None = None
+) -> tuple[loadgen.Result, float]:
+    payloads = [
+        loadgen.request_bytes("127.0.0.1", server.port, path, b, server.key) for b in bodies
+    ]
+    cpu = server.cpu_seconds()
+    result = asyncio.run(
+        loadgen.run("127.0.0.1", server.port, payloads, connections=connections, rate_per_s=rate)
+    )
+    return result, server.cpu_seconds() - cpu
+
+
+def summary(result: loadgen.Result, cpu: float, events_per_request: int) -> dict[str, float]:
+    events = (result.requests - result.failures) * events_per_request
+    return {
+        "requests": result.requests,
+        "failures": result.failures,
+        "events_per_s": round(events / result.seconds),
+        "p50_ms": round(result.percentile(50), 2),
+        "p99_ms": round(result.percentile(99), 2),
+        "cpu_us_per_event": round(cpu / max(events, 1) * 1e6, 1),
+    }
+
+
+def reads(
+    server: Server,
+    kind: str,
+    url: str,
+    stored: int,
+    users: int,
+    connections: int,
+    batch_rate: float,
+) -> dict[str, float]:
+    """Load ``stored`` events straight into the database, then time the timeline and the
+    recent-events page while ingest goes on at ``batch_rate`` requests/s."""
+    headers = {"Authorization": f"Bearer {server.key}"}
+    base = f"http://127.0.0.1:{server.port}"
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as api:
+        ws = api.get("/api/v1/events", params={"limit": 1}).json()["events"][0]["workspace_id"]
+        persons = [
+            api.get("/api/v1/people", params={"external_id": f"user_{u}"}).json()["people"][0]["id"]
+            for u in range(min(users, 200))
+        ]
+    db = Database(url)
+    rows = raw_rows("stored", stored, users, persons, ws)
+    chunk = 50_000
+    raw = db.write_engine.raw_connection()
+    try:
+        if db.dialect == "sqlite":
+            sql = (
+                f"INSERT INTO events ({', '.join(COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+            )
+            for i in range(0, len(rows), chunk):
+                raw.execute("BEGIN IMMEDIATE")
+                raw.executemany(sql, rows[i : i + chunk])
+                raw.execute("COMMIT")
+        else:
+            driver = raw.driver_connection
+            for i in range(0, len(rows), chunk):
+                with (
+                    driver.cursor() as cur,
+                    cur.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+                ):
+                    for row in rows[i : i + chunk]:
+                        copy.write_row(row)
+                driver.commit()
+            with driver.cursor() as cur:
+                cur.execute("ANALYZE events")
+            driver.commit()
+    finally:
+        raw.close()
+        db.dispose()
+    del rows
+
+    async def background() -> None:
+        bodies = batch_bodies("bg", int(batch_rate * 30), 100, users)
+        payloads = [
+            loadgen.request_bytes("127.0.0.1", server.port, "/api/v1/track/batch", b, server.key)
+            for b in bodies
+        ]
+        await loadgen.run("127.0.0.1", server.port, payloads, connections=4, rate_per_s=batch_rate)
+
+    async def timed(paths: list[str]) -> list[float]:
+        out = []
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
+            for path in paths:
+                t = time.perf_counter()
+                response = await client.get(path)
+                out.append((time.perf_counter() - t) * 1000)
+                assert response.status_code == 200, response.text
+        return out
+
+    async def measure() -> tuple[list[float], list[float]]:
+        task = asyncio.create_task(background())
+        await asyncio.sleep(1)
+        rnd = random.Random(1)
+        timeline = await timed(
+            [f"/api/v1/people/{rnd.choice(persons)}/events?limit=50" for _ in range(400)]
+        )
+        recent = await timed(
+            ["/api/v1/events?limit=50"] * 200
+            + [f"/api/v1/events?user_id=user_{rnd.randrange(200)}&limit=50" for _ in range(200)]
+        )
+        task.cancel()
+        return timeline, recent
+
+    timeline, recent = asyncio.run(measure())
+    p = lambda xs, q: round(sorted(xs)[int(q / 100 * (len(xs) - 1))], 2)  # noqa: E731
+    return {
+        "stored_events": stored,
+        "timeline_p50_ms": p(timeline, 50),
+        "timeline_p99_ms": p(timeline, 99),
+        "recent_p50_ms": p(recent, 50),
+        "recent_p99_ms": p(recent, 99),
+    }
+
+
+def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, object]:
+    workers = args.pg_workers if kind == "postgresql" else 1
+    url = fresh(kind, workdir, args.postgres_url, "server")
+    server = trackline(url, workdir, workers)
+    out: dict[str, object] = {"database": kind, "server_processes": workers}
+    try:
+        drive(server, "/api/v1/track/batch", batch_bodies("warm", 30, 100, args.users), 8)
+        result, cpu = drive(
+            server,
+            "/api/v1/track/batch",
+            batch_bodies("b", args.batches, 100, args.users),
+            args.connections,
+        )
+        out["batch_100"] = summary(result, cpu, 100)
+        result, cpu = drive(
+            server, "/api/v1/track", single_bodies("s", args.singles, args.users), args.connections
+        )
+        out["single"] = summary(result, cpu, 1)
+        peak_rps = out["batch_100"]["events_per_s"] / 100  # type: ignore[index]
+        rate = 0.8 * peak_rps
+        count = max(50, int(rate * 10))
+        result, cpu = drive(
+            server,
+            "/api/v1/track/batch",
+            batch_bodies("p80", count, 100, args.users),
+            args.connections,
+            rate,
+        )
+        out["batch_100_at_80pct"] = summary(result, cpu, 100)
+        if args.read_events:
+            out["reads"] = reads(
+                server, kind, url, args.read_events, args.users, args.connections, 0.5 * peak_rps
+            )
+    finally:
+        server.stop()
+        drop(kind, url, args.postgres_url)
+    ceiling_url = fresh(kind, workdir, args.postgres_url, "ceiling")
+    try:
+        persons = [str(uuid.uuid4()) for _ in range(args.users)]
+        rows = raw_rows("c", args.batches * 100, args.users, persons, "ws_bench")
+        out["raw_ceiling_rows_per_s"] = round(insert_raw(ceiling_url, rows))
+    finally:
+        drop(kind, ceiling_url, args.postgres_url)
+    out["ratio_batch_to_ceiling"] = round(
+        out["batch_100"]["events_per_s"] / out["raw_ceiling_rows_per_s"],
+        3,  # type: ignore[index]
+    )
+    return out
+
+
+def bench_bare(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    port = free_port()
+    server = start(
+        [sys.executable, str(Path(__file__).parent / "bare_app.py"), str(port)], workdir, port
+    )
+    try:
+        result, cpu = drive(
+            server,
+            "/api/v1/track",
+            single_bodies("bare", args.singles, args.users),
+            args.connections,
+        )
+    finally:
+        server.stop()
+    return summary(result, cpu, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get(
+            "TRACKLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument("--batches", type=int, default=1500, help="100-event requests")
+    parser.add_argument("--singles", type=int, default=20_000, help="single-event requests")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--pg-workers", type=int, default=2)
+    parser.add_argument(
+        "--read-events",
+        type=int,
+        default=1_000_000,
+        help="events stored before timing reads (0: skip the read phase)",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ingest.json")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="trackline-bench-"))
+    results: dict[str, object] = {"machine": {"cpus": os.cpu_count()}}
+    try:
+        results["bare_fastapi_single"] = bench_bare(args, workdir)
+        for kind in args.databases.split(","):
+            results[kind] = bench_database(kind, args, workdir)
+            bare = results["bare_fastapi_single"]["events_per_s"]  # type: ignore[index]
+            single = results[kind]["single"]["events_per_s"]  # type: ignore[index]
+            results[kind]["ratio_single_to_bare"] = round(single / bare, 3)  # type: ignore[index]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
