@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -80,4 +81,5 @@ def _routes(app: FastAPI) -> None:
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used by ``trackline serve --workers N``)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     return create_app(Settings())

@@ -4,6 +4,7 @@ settings; every command that changes data migrates the database first."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 from typing import Annotated, Any
@@ -74,6 +75,7 @@ def serve(
     from trackline.app import create_app
 
     settings = _settings(database_url, host=host, port=port, workers=workers)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
     db = _database(settings)
     with db.write() as conn:
         first = service.bootstrap(conn, now_ms=SystemClock().now_ms())

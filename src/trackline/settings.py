@@ -33,7 +33,7 @@ class WriterSettings(BaseSettings):
         5000, description="Most events committed in one transaction by the writer."
     )
     max_wait_ms: float = Field(
-        0.0, description="How long the writer waits for more work before committing (ms)."
+        2.0, description="How long the writer waits for more work before committing (ms)."
     )
     queue_events: int = Field(
         50_000, description="Events that may wait for the writer before new requests wait."
@@ -42,6 +42,11 @@ class WriterSettings(BaseSettings):
         2.0, description="How long a request waits for queue room before it gets 503."
     )
     retry_after_s: int = Field(1, description="Retry-After (seconds) sent with a 503.")
+    switch_interval_s: float = Field(
+        0.0005,
+        description="Python's thread switch interval in a server process (seconds); short, so "
+        "the writer thread is not held up behind the event loop.",
+    )
 
 
 class Settings(BaseSettings):

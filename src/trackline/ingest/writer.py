@@ -8,6 +8,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -45,8 +46,14 @@ class Writer:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.commits = 0  # transactions committed, for stats and tests
+        self.jobs = 0  # jobs committed
+        self.weight = 0  # events (job weights) committed
 
     def start(self) -> None:
+        # The writer releases the GIL on every database call; with the default 5 ms switch
+        # interval it then waits behind the busy event loop for each one (a convoy) and a
+        # commit of a few statements takes tens of ms. A short interval keeps it moving.
+        sys.setswitchinterval(min(sys.getswitchinterval(), self.settings.switch_interval_s))
         self._thread = threading.Thread(target=self._run, name="trackline-writer", daemon=True)
         self._thread.start()
 
@@ -58,6 +65,13 @@ class Writer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+            log.info(
+                "writer stopped: %d commits, %d jobs, %d events (%.1f jobs per commit)",
+                self.commits,
+                self.jobs,
+                self.weight,
+                self.jobs / max(self.commits, 1),
+            )
 
     @property
     def queued_weight(self) -> int:
@@ -131,6 +145,8 @@ class Writer:
                 self._commit([job])
             return
         self.commits += 1
+        self.jobs += len(batch)
+        self.weight += sum(job.weight for job in batch)
         for job, result in zip(batch, results, strict=True):
             _answer(job, result=result)
 
