@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +15,7 @@ from trackline.clock import Clock, SystemClock
 from trackline.errors import Unavailable
 from trackline.ids import EventIds
 from trackline.ingest.writer import Writer
+from trackline.logs import configure_logging
 from trackline.settings import Settings
 from trackline.storage.database import Database
 from trackline.workspaces.auth import KeyCache
@@ -46,7 +47,7 @@ def create_app(
             await run_in_threadpool(svc.writer.stop)  # drain: commit what was accepted
             db.dispose()
 
-    app = FastAPI(
+    app = _App(
         title="Trackline",
         version=__version__,
         lifespan=lifespan,
@@ -57,6 +58,15 @@ def create_app(
     install_error_handlers(app)
     _routes(app)
     return app
+
+
+class _App(FastAPI):
+    """FastAPI with the ingest fast path as its outermost layer."""
+
+    def build_middleware_stack(self) -> Any:
+        from trackline.ingest.fastpath import FastPath
+
+        return FastPath(super().build_middleware_stack(), self.state.services)
 
 
 def _routes(app: FastAPI) -> None:
@@ -81,5 +91,5 @@ def _routes(app: FastAPI) -> None:
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used by ``trackline serve --workers N``)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    configure_logging()
     return create_app(Settings())

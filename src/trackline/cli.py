@@ -4,7 +4,6 @@ settings; every command that changes data migrates the database first."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 from typing import Annotated, Any
@@ -13,6 +12,7 @@ import typer
 
 from trackline.clock import SystemClock, to_iso
 from trackline.errors import TracklineError
+from trackline.logs import configure_logging
 from trackline.settings import Settings
 from trackline.storage.database import Database
 from trackline.workspaces import service, store
@@ -75,7 +75,7 @@ def serve(
     from trackline.app import create_app
 
     settings = _settings(database_url, host=host, port=port, workers=workers)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    configure_logging()
     db = _database(settings)
     with db.write() as conn:
         first = service.bootstrap(conn, now_ms=SystemClock().now_ms())

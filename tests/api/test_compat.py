@@ -27,7 +27,7 @@ from trackline.storage.database import Database
 from trackline.storage.schema import groups
 
 EVENT_ID = re.compile(r"^evt_[0-9a-f]{32}$")
-SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"  # beside the checkout
 T0 = 1_705_320_000_000  # 2024-01-15T12:00:00Z
 MINUTE = 60_000
 HOUR = 60 * MINUTE

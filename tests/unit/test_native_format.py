@@ -23,7 +23,7 @@ from trackline.settings import Limits
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NOW = (datetime(2024, 1, 15, 12, 0, tzinfo=UTC) - EPOCH) // timedelta(milliseconds=1)
 EVENT_BYTES = 32 * 1024  # spec 3.3: 32 KiB per event
-SEEDS = Path("/work/shared/seeds")  # the seed documents, when this checkout has them
+SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"  # beside the checkout
 
 # Spec 3.2, written out independently of the code's table.
 SPEC_SYNONYMS: dict[str, tuple[str, ...]] = {

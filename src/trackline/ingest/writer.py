@@ -48,6 +48,7 @@ class Writer:
         self.commits = 0  # transactions committed, for stats and tests
         self.jobs = 0  # jobs committed
         self.weight = 0  # events (job weights) committed
+        self._analyze_at = 1_000  # PostgreSQL: refresh planner statistics at 1k, 10k, 100k, ...
 
     def start(self) -> None:
         # The writer releases the GIL on every database call; with the default 5 ms switch
@@ -147,6 +148,9 @@ class Writer:
         self.commits += 1
         self.jobs += len(batch)
         self.weight += sum(job.weight for job in batch)
+        if self.weight >= self._analyze_at:
+            self._analyze_at *= 10
+            self.db.refresh_statistics()
         for job, result in zip(batch, results, strict=True):
             _answer(job, result=result)
 

@@ -4,6 +4,7 @@ import time). Driver errors are translated here into domain errors."""
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 
 from trackline.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 
 def normalise_url(url: str) -> sa.URL:
@@ -46,8 +49,16 @@ class Database:
             self.write_engine = self._sqlite_engine("BEGIN IMMEDIATE", sqlite_synchronous, options)
             self.read_engine = self._sqlite_engine("BEGIN", sqlite_synchronous, options)
         else:
+            # No automatic server-side prepared statements: psycopg would prepare the dedup and
+            # identity look-ups while the tables are still small, and PostgreSQL's generic plan
+            # for them then scans instead of using the index as the tables grow.
             self.write_engine = sa.create_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **options
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                connect_args={"prepare_threshold": None, "options": "-c jit=off"},
+                **options,
             )
             self.read_engine = self.write_engine
 
@@ -92,6 +103,21 @@ class Database:
         except Unavailable:
             return False
         return True
+
+    def refresh_statistics(self) -> None:
+        """PostgreSQL: ``ANALYZE`` the tables ingest looks things up in. On a young database
+        autovacuum has not analyzed them yet, and without statistics the planner answers the
+        message-id dedup look-up by scanning the workspace's events instead of using its
+        index. Cheap (sampled); SQLite needs nothing."""
+        if self.dialect != "postgresql":
+            return
+        try:
+            with self.write() as conn:
+                conn.exec_driver_sql(
+                    "ANALYZE events, identities, people, event_definitions, event_property_types"
+                )
+        except Exception:  # statistics are an optimisation, never a failure
+            log.warning("ANALYZE failed", exc_info=True)
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (creates it on an empty database)."""

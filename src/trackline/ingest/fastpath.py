@@ -1,0 +1,38 @@
+"""The ingest fast path: an outermost ASGI layer that serves ``POST /api/v1/track`` and
+``POST /api/v1/track/batch`` straight to their handlers, without the framework's middleware,
+routing and dependency resolution, which cost more than the handlers themselves on small
+requests. Everything else, and those paths with other methods, goes on to the app."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from trackline.api import JSON, error_response
+from trackline.errors import TracklineError
+from trackline.ingest.routes import HOT_PATHS
+
+log = logging.getLogger(__name__)
+
+
+class FastPath:
+    def __init__(self, app: ASGIApp, services: Any) -> None:
+        self.app = app
+        self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = HOT_PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if handler is None or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        try:
+            response = JSON(await handler(self.services, Request(scope, receive)))
+        except TracklineError as exc:
+            response = error_response(exc)
+        except Exception:
+            log.exception("ingest request failed")
+            response = error_response(TracklineError("internal error; see the server log"))
+        await response(scope, receive, send)
