@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 
 from trackline.api import JSON, require, services
+from trackline.errors import NotFound
 from trackline.events import queries
 from trackline.ingest.values import parse_time
 from trackline.people import store as people_store
-from trackline.people.service import get_person
 from trackline.workspaces.auth import Principal
 
 router = APIRouter(tags=["events"])
@@ -37,11 +37,13 @@ def person_events(
     """A person's events, newest first, with the total that match the filters."""
     ws = who.workspace_id
     with services(request).db.read() as conn:
-        person = get_person(conn, workspace_id=ws, person_id=person_id)
+        live = people_store.resolve_id(conn, workspace_id=ws, person_id=person_id)
+        if live is None:
+            raise NotFound(f"no person {person_id}")
         found, total = queries.person_events(
             conn,
             workspace_id=ws,
-            person_id=person["id"],
+            person_id=live,
             event=event,
             since=_time(since, "since"),
             until=_time(until, "until"),
