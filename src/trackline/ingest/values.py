@@ -208,7 +208,16 @@ def depth(value: Any) -> int:
         members = value
     else:
         return 0
-    return 1 + max((depth(v) for v in members if isinstance(v, dict | list)), default=0)
+    deepest = 0
+    for member in members:  # a plain loop: this runs for every value of every event
+        if member.__class__ in _CONTAINERS:  # values parsed from JSON: exact types
+            inner = depth(member)
+            if inner > deepest:
+                deepest = inner
+    return 1 + deepest
+
+
+_CONTAINERS = (dict, list)
 
 
 _SIMPLE_TYPES = {bool: "boolean", int: "number", float: "number", dict: "json"}
