@@ -37,6 +37,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).parent))
 import loadgen
 
+from trackline.storage import schema
 from trackline.storage.database import Database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,20 +53,8 @@ NAMES = [
     "file_uploaded",
     "email_opened",
 ]
-COLUMNS = [
-    "id",
-    "workspace_id",
-    "person_id",
-    "external_id",
-    "device_id",
-    "event",
-    "parameters",
-    "group_id",
-    "context",
-    "timestamp",
-    "created_at",
-    "message_id",
-]
+# Event columns in schema order (the raw rows below are built in this order).
+COLUMNS = [c.name for c in schema.events.columns if c.name != "seq"]
 TICKS = os.sysconf("SC_CLK_TCK")
 
 

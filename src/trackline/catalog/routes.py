@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 
 from trackline.api import JSON, require, services
 from trackline.catalog import service
-from trackline.errors import InvalidInput
-from trackline.ingest.body import read_body, too_large
+from trackline.ingest.body import parse_json, read_body
 from trackline.workspaces.auth import Principal
 
 router = APIRouter(tags=["event catalog"])
@@ -22,13 +20,7 @@ _EXAMPLE = {
 
 async def _json(request: Request) -> object:
     limit = services(request).settings.limits.request_bytes
-    body = await read_body(request, limit=limit)
-    if body.too_large:
-        raise too_large(limit)
-    try:
-        return orjson.loads(body.data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    return parse_json(await read_body(request, limit=limit), limit=limit)
 
 
 @router.get("/api/v1/event-definitions")

@@ -93,15 +93,6 @@ def declarations(
     return found
 
 
-def any_declarations(conn: sa.Connection, *, workspace_id: str) -> bool:
-    return (
-        conn.execute(
-            sa.select(decl.c.event).where(decl.c.workspace_id == workspace_id).limit(1)
-        ).first()
-        is not None
-    )
-
-
 @dataclass
 class Definition:
     name: str

@@ -12,23 +12,7 @@ from trackline.clock import to_iso
 from trackline.errors import InvalidInput
 from trackline.storage.schema import events
 
-_COLUMNS = [
-    events.c[name]
-    for name in (
-        "seq",
-        "id",
-        "workspace_id",
-        "person_id",
-        "external_id",
-        "device_id",
-        "event",
-        "parameters",
-        "group_id",
-        "context",
-        "timestamp",
-        "created_at",
-    )
-]
+_COLUMNS = [c for c in events.columns if c.name != "message_id"]  # what reads show
 
 
 def to_public(row: sa.Row[Any]) -> dict[str, Any]:

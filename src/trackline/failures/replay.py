@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
 from trackline.errors import InvalidInput, TracklineError
@@ -15,6 +14,7 @@ from trackline.failures import store
 from trackline.failures.store import FailedRow
 from trackline.ids import EventIds
 from trackline.ingest import ops, pipeline
+from trackline.ingest.body import decode_json
 from trackline.ingest.formats import flarelane, native, segment
 from trackline.ingest.model import Parsed
 from trackline.ingest.pipeline import Origin
@@ -145,11 +145,7 @@ def _reparse(row: FailedRow, limits: Limits) -> Parsed:
         raise InvalidInput(f"failed events from {row.source} cannot be replayed", code=row.code)
     if row.payload_truncated:
         raise InvalidInput("the payload was truncated when it was kept", code=row.code)
-    try:
-        body = orjson.loads(row.payload)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json") from None
-    return reparse(body, row, row.received_at, limits)
+    return reparse(decode_json(row.payload), row, row.received_at, limits)
 
 
 def _still_failing(

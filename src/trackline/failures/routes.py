@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
 from trackline.api import JSON, require, services
-from trackline.errors import InvalidInput
 from trackline.events.routes import SINCE, UNTIL, _time
 from trackline.failures import replay
 from trackline.failures.queries import list_failed
-from trackline.ingest.body import read_body, too_large
+from trackline.ingest.body import parse_json, read_body
 from trackline.workspaces.auth import Principal
 
 router = APIRouter(tags=["failed events"])
@@ -47,12 +45,7 @@ async def replay_failed(request: Request, who: Principal = Depends(require("admi
     (at most 1,000 per call, oldest first)."""
     svc = services(request)
     body = await read_body(request, limit=64 * 1024)
-    if body.too_large:
-        raise too_large(64 * 1024)
-    try:
-        data = orjson.loads(body.data) if body.data.strip() else None
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    data = parse_json(body, limit=64 * 1024) if body.too_large or body.data.strip() else None
     code, ids, limit = replay.parse_request(data)
     result = await svc.writer.submit(
         lambda conn: replay.replay(

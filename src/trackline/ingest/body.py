@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from starlette.requests import Request
 
 from trackline.errors import InvalidInput, PayloadTooLarge
@@ -57,6 +59,20 @@ async def read_body(request: Request, *, limit: int) -> Body:
             f"the body is not valid {encoding}: {exc}", code="invalid_encoding"
         ) from exc
     return Body(b"".join(chunks))
+
+
+def parse_json(body: Body, *, limit: int) -> Any:
+    """The body as JSON: 413 when it was over ``limit``, 400 ``invalid_json`` when not JSON."""
+    if body.too_large:
+        raise too_large(limit)
+    return decode_json(body.data)
+
+
+def decode_json(data: bytes | str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json") from None
 
 
 def too_large(limit: int) -> PayloadTooLarge:

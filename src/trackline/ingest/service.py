@@ -7,12 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from trackline.api import Services
-from trackline.errors import InvalidInput, TracklineError
+from trackline.errors import TracklineError
 from trackline.ingest import ops, pipeline
-from trackline.ingest.body import Body, too_large
+from trackline.ingest.body import Body, parse_json
+from trackline.ingest.formats.native import named_identities
 from trackline.ingest.model import ItemError, Parsed
 from trackline.ingest.pipeline import Origin
 from trackline.settings import Limits
@@ -32,7 +31,7 @@ async def ingest(svc: Services, *, origin: Origin, body: Body, parse: Parser) ->
     try:
         parsed = _parse(body, parse, limits=svc.settings.limits, now_ms=svc.clock.now_ms())
     except TracklineError as exc:
-        await _keep_refused(svc, origin, body, exc)
+        await keep_refused(svc, origin, body, exc)
         raise
     items = len(parsed.events) + len(parsed.ops) + len(parsed.errors)
     stored, refused = await _store(svc, origin, parsed)
@@ -45,12 +44,7 @@ async def ingest(svc: Services, *, origin: Origin, body: Body, parse: Parser) ->
 
 
 def _parse(body: Body, parse: Parser, *, limits: Limits, now_ms: int) -> Parsed:
-    if body.too_large:
-        raise too_large(limits.request_bytes)
-    try:
-        data = orjson.loads(body.data)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+    data = parse_json(body, limit=limits.request_bytes)
     return parse(data, now_ms=now_ms, limits=limits, size=len(body.data))
 
 
@@ -106,7 +100,11 @@ async def _store(
     return await svc.writer.submit(job, weight=max(1, len(parsed.events) + len(parsed.ops)))
 
 
-async def _keep_refused(svc: Services, origin: Origin, body: Body, exc: TracklineError) -> None:
+async def keep_refused(
+    svc: Services, origin: Origin, body: Body, exc: TracklineError, named: Any = None
+) -> None:
+    """Keep a request refused as a whole, with its body as received (and the identities
+    ``named`` names, so erasure finds it)."""
     error = ItemError(
         index=None,
         code=exc.code,
@@ -114,6 +112,7 @@ async def _keep_refused(svc: Services, origin: Origin, body: Body, exc: Tracklin
         field=exc.field,
         payload=body.data.decode("utf-8", errors="replace"),
         payload_truncated=body.too_large,
+        **named_identities(named),
     )
 
     def job(conn: Any) -> None:

@@ -76,6 +76,7 @@ class Writer:
 
     @property
     def queued_weight(self) -> int:
+        """Events waiting for the writer (what backpressure limits)."""
         return self._queued_weight
 
     async def submit(self, fn: Callable[[sa.Connection], T], *, weight: int = 1) -> T:

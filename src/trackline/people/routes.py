@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
 from trackline.api import JSON, require, services
 from trackline.errors import InvalidInput, PayloadTooLarge
-from trackline.ingest.body import read_body, too_large
-from trackline.ingest.formats.native import named_identities
-from trackline.ingest.model import ItemError
-from trackline.ingest.pipeline import Origin, store_failures
+from trackline.ingest.body import parse_json, read_body
+from trackline.ingest.pipeline import Origin
+from trackline.ingest.service import keep_refused
 from trackline.people import service
 from trackline.workspaces.auth import Principal
 
@@ -42,28 +40,10 @@ async def identify(request: Request, who: Principal = Depends(require("events:wr
     origin = Origin(who.workspace_id, who.key_id, "api/v1/identify")
     data: object = None
     try:
-        if body.too_large:
-            raise too_large(limits.request_bytes)
-        try:
-            data = orjson.loads(body.data)
-        except orjson.JSONDecodeError as exc:
-            raise InvalidInput(f"the body is not valid JSON: {exc}", code="invalid_json") from None
+        data = parse_json(body, limit=limits.request_bytes)
         user, device, attributes = service.parse_identify(data, limits=limits)
     except (InvalidInput, PayloadTooLarge) as exc:
-        refused = ItemError(
-            index=None,
-            code=exc.code,
-            message=exc.message,
-            field=exc.field,
-            payload=body.data.decode("utf-8", errors="replace"),
-            payload_truncated=body.too_large,
-            **named_identities(data),
-        )
-        await svc.writer.submit(
-            lambda conn: store_failures(
-                conn, origin=origin, errors=[refused], now_ms=svc.clock.now_ms()
-            )
-        )
+        await keep_refused(svc, origin, body, exc, named=data)
         raise
     person = await svc.writer.submit(
         lambda conn: service.identify(
