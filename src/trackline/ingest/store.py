@@ -1,50 +1,87 @@
-"""SQL of the ingest path: dedup look-ups, event rows, failed events."""
+"""SQL of the ingest path: dedup look-ups, event rows, failed events.
+
+A commit's rows go to the database in as few statements as possible, because every statement
+is a GIL hand-off between the writer thread and the event loop: multi-row ``INSERT ... VALUES``
+statements of up to ``_ROWS_PER_INSERT`` rows (the SQLite driver releases the GIL once per
+statement, not once per row as ``executemany`` does), or on PostgreSQL, from
+``_COPY_THRESHOLD`` rows, ``COPY`` into a staging table and one ``INSERT ... SELECT``. The
+dedup look-up binds the whole list of message ids as one parameter."""
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from trackline.storage import dialect
 from trackline.storage.schema import events, failed_events
+
+_COLUMNS = [str(c.name) for c in events.columns if c.name != "seq"]
+_NAMES = ", ".join(_COLUMNS)
+_VALUES = operator.itemgetter(*_COLUMNS)
+_JSON_AT = [n for n, c in enumerate(_COLUMNS) if c in ("parameters", "context")]
+_ROWS_PER_INSERT = 100  # 1,200 bound values per statement, far below SQLite's 32,766
+_COPY_THRESHOLD = 50  # PostgreSQL rows; below it one multi-row INSERT is cheaper than COPY
+_SQLITE_KNOWN = (
+    "SELECT message_id, id FROM events"
+    " WHERE workspace_id = ? AND message_id IN (SELECT value FROM json_each(?))"
+)
+_POSTGRES_KNOWN = (
+    "SELECT message_id, id FROM events WHERE workspace_id = %s AND message_id = ANY(%s::text[])"
+)
 
 
 def existing_message_ids(
     conn: sa.Connection, *, workspace_id: str, message_ids: Iterable[str]
 ) -> dict[str, str]:
     """``message_id -> event id`` for the message ids already stored in the workspace."""
-    found: dict[str, str] = {}
-    for part in dialect.chunks(sorted(set(message_ids))):
-        if not part:
-            continue
-        rows = conn.execute(
-            sa.select(events.c.message_id, events.c.id).where(
-                events.c.workspace_id == workspace_id, events.c.message_id.in_(part)
-            )
-        )
-        found.update({mid: eid for mid, eid in rows})
-    return found
-
-
-_COPY_COLUMNS = [c.name for c in events.columns if c.name != "seq"]
-_JSON_COLUMNS = frozenset({"parameters", "context"})
-_COPY_THRESHOLD = 50  # rows; below it one multi-row INSERT is cheaper than COPY's round trips
+    wanted = list(set(message_ids))
+    if not wanted:
+        return {}
+    if conn.dialect.name == "postgresql":
+        rows = conn.exec_driver_sql(_POSTGRES_KNOWN, (workspace_id, wanted))
+    else:
+        rows = conn.exec_driver_sql(_SQLITE_KNOWN, (workspace_id, orjson.dumps(wanted).decode()))
+    return {mid: eid for mid, eid in rows}
 
 
 def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert event rows; a message id stored meanwhile by another writer is skipped."""
+    """Insert event rows (dicts keyed by column name); a message id already stored (by another
+    writer meanwhile) is skipped."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_THRESHOLD:
+    postgresql = conn.dialect.name == "postgresql"
+    if postgresql and len(rows) >= _COPY_THRESHOLD:
         _copy_events(conn, rows)
         return
-    if any(row["message_id"] is not None for row in rows):
-        conn.execute(dialect.insert_ignore(conn, events, on=["workspace_id", "message_id"]), rows)
-    else:
-        conn.execute(events.insert(), rows)
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        part = rows[start : start + _ROWS_PER_INSERT]
+        conn.exec_driver_sql(_values_insert(len(part), postgresql), _flat_values(part))
+
+
+@functools.lru_cache(maxsize=16)
+def _values_insert(count: int, postgresql: bool) -> str:
+    mark = "%s" if postgresql else "?"
+    one = "(" + ", ".join(mark for _ in _COLUMNS) + ")"
+    return (
+        f"INSERT INTO events ({_NAMES}) VALUES {', '.join([one] * count)}"
+        " ON CONFLICT (workspace_id, message_id) DO NOTHING"
+    )
+
+
+def _flat_values(rows: list[dict[str, Any]]) -> tuple[Any, ...]:
+    values: list[Any] = []
+    width = len(_COLUMNS)
+    for row in rows:
+        start = len(values)
+        values.extend(_VALUES(row))
+        for n in _JSON_AT:
+            values[start + n] = orjson.dumps(values[start + n]).decode()
+    assert len(values) == width * len(rows)
+    return tuple(values)
 
 
 def insert_failed(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
@@ -56,24 +93,23 @@ def _copy_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
     """PostgreSQL: ``COPY`` the rows into a per-transaction staging table, then one
     ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: far cheaper than a multi-row INSERT with
     bound parameters, and the dedup rule stays the database's."""
-    columns = ", ".join(_COPY_COLUMNS)
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS events_staging ON COMMIT DELETE ROWS"
-        f" AS SELECT {columns} FROM events WITH NO DATA"
+        f" AS SELECT {_NAMES} FROM events WITH NO DATA"
     )
     driver = conn.connection.driver_connection
     with (
         driver.cursor() as cursor,
-        cursor.copy(f"COPY events_staging ({columns}) FROM STDIN") as copy,
+        cursor.copy(f"COPY events_staging ({_NAMES}) FROM STDIN") as copy,
     ):
         for row in rows:
-            copy.write_row(
-                [
-                    orjson.dumps(row[name]).decode() if name in _JSON_COLUMNS else row[name]
-                    for name in _COPY_COLUMNS
-                ]
-            )
+            values = list(_VALUES(row))
+            for n in _JSON_AT:
+                values[n] = orjson.dumps(values[n]).decode()
+            copy.write_row(values)
+    # Moving the rows out empties the staging table for the next insert of this transaction.
     conn.exec_driver_sql(
-        f"INSERT INTO events ({columns}) SELECT {columns} FROM events_staging"
+        f"WITH moved AS (DELETE FROM events_staging RETURNING {_NAMES})"
+        f" INSERT INTO events ({_NAMES}) SELECT {_NAMES} FROM moved"
         " ON CONFLICT (workspace_id, message_id) DO NOTHING"
     )

@@ -74,6 +74,7 @@ class Database:
                 "busy_timeout=10000",
                 "foreign_keys=ON",
                 f"synchronous={synchronous}",
+                "cache_size=-65536",
             ):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()

@@ -1,0 +1,88 @@
+"""The ingest path's SQL: event rows in multi-row statements or COPY, dedup look-ups."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from trackline.ingest import store
+from trackline.storage.database import Database
+from trackline.storage.schema import events, workspaces
+
+WS = "ws_store"
+
+
+def _rows(prefix: str, count: int, *, message_ids: bool) -> list[dict[str, object]]:
+    return [
+        {
+            "id": f"evt_{prefix}{n:06d}",
+            "workspace_id": WS,
+            "person_id": "p1",
+            "external_id": "user_1",
+            "device_id": None,
+            "event": "purchase_completed",
+            "parameters": {"amount": 9.99, "n": n, "tags": ["a", "b"], "note": 'it\'s "q" é'},
+            "group_id": None,
+            "context": {"ip": "203.0.113.7"},
+            "timestamp": 1_700_000_000_000 + n,
+            "created_at": 1_700_000_000_000,
+            "message_id": f"{prefix}-{n}" if message_ids else None,
+        }
+        for n in range(count)
+    ]
+
+
+def _setup(db: Database) -> None:
+    with db.write() as conn:
+        conn.execute(workspaces.insert().values(id=WS, name="store", created_at=0))
+
+
+def _stored(db: Database) -> list[sa.Row[tuple[str, object, str | None]]]:
+    with db.read() as conn:
+        return list(
+            conn.execute(
+                sa.select(events.c.id, events.c.parameters, events.c.message_id).order_by(
+                    events.c.id
+                )
+            )
+        )
+
+
+def test_rows_round_trip_in_chunks_of_any_size(db: Database) -> None:
+    _setup(db)
+    for count in (1, 49, 50, 100, 101, 250):  # below and above the chunk and COPY sizes
+        with db.write() as conn:
+            store.insert_events(conn, _rows(f"c{count}_", count, message_ids=True))
+    stored = _stored(db)
+    assert len(stored) == 1 + 49 + 50 + 100 + 101 + 250
+    first = next(r for r in stored if r.id == "evt_c250_000007")
+    assert first.parameters == {"amount": 9.99, "n": 7, "tags": ["a", "b"], "note": 'it\'s "q" é'}
+    assert first.message_id == "c250_-7"
+
+
+def test_two_inserts_in_one_transaction_store_each_row_once(db: Database) -> None:
+    """Rows without message ids cannot be deduplicated: a second insert in the same
+    transaction must not bring the first one's rows again (PostgreSQL's staging table)."""
+    _setup(db)
+    with db.write() as conn:
+        store.insert_events(conn, _rows("a", 60, message_ids=False))
+        store.insert_events(conn, _rows("b", 70, message_ids=False))
+    assert len(_stored(db)) == 130
+
+
+def test_stored_message_ids_are_skipped_and_found(db: Database) -> None:
+    _setup(db)
+    with db.write() as conn:
+        store.insert_events(conn, _rows("m", 120, message_ids=True))
+    again = _rows("m", 130, message_ids=True)
+    for row in again:
+        row["id"] = f"evt_again{row['id']}"
+    with db.write() as conn:
+        store.insert_events(conn, again)  # 120 repeats skipped, 10 new rows stored
+        found = store.existing_message_ids(
+            conn, workspace_id=WS, message_ids=["m-0", "m-129", "m-0", "nope"]
+        )
+    assert len(_stored(db)) == 130
+    assert found == {"m-0": "evt_m000000", "m-129": "evt_againevt_m000129"}
+    with db.read() as conn:
+        assert store.existing_message_ids(conn, workspace_id="ws_other", message_ids=["m-0"]) == {}
+        assert store.existing_message_ids(conn, workspace_id=WS, message_ids=[]) == {}
