@@ -61,12 +61,14 @@ def create_app(
 
 
 class _App(FastAPI):
-    """FastAPI with the ingest fast path as its outermost layer."""
+    """FastAPI with the ingest fast path in front of everything, the framework's own
+    per-request work (telemetry checks, middleware, routing) included."""
 
-    def build_middleware_stack(self) -> Any:
-        from trackline.ingest.fastpath import FastPath
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        from trackline.ingest.fastpath import serve_hot_path
 
-        return FastPath(super().build_middleware_stack(), self.state.services)
+        if not await serve_hot_path(self.state.services, scope, receive, send):
+            await super().__call__(scope, receive, send)
 
 
 def _routes(app: FastAPI) -> None:

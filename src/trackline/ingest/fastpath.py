@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from trackline.api import JSON, error_response
 from trackline.errors import TracklineError
@@ -18,21 +18,19 @@ from trackline.ingest.routes import HOT_PATHS
 log = logging.getLogger(__name__)
 
 
-class FastPath:
-    def __init__(self, app: ASGIApp, services: Any) -> None:
-        self.app = app
-        self.services = services
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = HOT_PATHS.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if handler is None or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        try:
-            response = JSON(await handler(self.services, Request(scope, receive)))
-        except TracklineError as exc:
-            response = error_response(exc)
-        except Exception:
-            log.exception("ingest request failed")
-            response = error_response(TracklineError("internal error; see the server log"))
-        await response(scope, receive, send)
+async def serve_hot_path(services: Any, scope: Scope, receive: Receive, send: Send) -> bool:
+    """Serve ``scope`` when it is a hot ingest request; False to let the app serve it."""
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return False
+    handler = HOT_PATHS.get(scope["path"])
+    if handler is None:
+        return False
+    try:
+        response = JSON(await handler(services, Request(scope, receive)))
+    except TracklineError as exc:
+        response = error_response(exc)
+    except Exception:
+        log.exception("ingest request failed")
+        response = error_response(TracklineError("internal error; see the server log"))
+    await response(scope, receive, send)
+    return True

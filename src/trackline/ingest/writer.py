@@ -48,6 +48,8 @@ class Writer:
         self.commits = 0  # transactions committed, for stats and tests
         self.jobs = 0  # jobs committed
         self.weight = 0  # events (job weights) committed
+        self.run_s = 0.0  # seconds running jobs inside transactions
+        self.commit_s = 0.0  # seconds committing them
         self._analyze_at = 1_000  # PostgreSQL: refresh planner statistics at 1k, 10k, 100k, ...
 
     def start(self) -> None:
@@ -66,12 +68,16 @@ class Writer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+            commits = max(self.commits, 1)
             log.info(
-                "writer stopped: %d commits, %d jobs, %d events (%.1f jobs per commit)",
+                "writer stopped: %d commits, %d jobs, %d events (%.1f jobs per commit;"
+                " %.2f ms running and %.2f ms committing per commit)",
                 self.commits,
                 self.jobs,
                 self.weight,
-                self.jobs / max(self.commits, 1),
+                self.jobs / commits,
+                self.run_s / commits * 1000,
+                self.commit_s / commits * 1000,
             )
 
     @property
@@ -136,9 +142,11 @@ class Writer:
             self._commit(batch)
 
     def _commit(self, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         try:
             with self.db.write() as conn:
                 results = _run(conn, batch)
+                ran = time.perf_counter()
         except BaseException as exc:  # noqa: BLE001 - every failure must reach its request
             if len(batch) == 1:
                 _answer(batch[0], error=exc)
@@ -147,13 +155,14 @@ class Writer:
                 self._commit([job])
             return
         self.commits += 1
+        self.run_s += ran - started
+        self.commit_s += time.perf_counter() - ran
         self.jobs += len(batch)
         self.weight += sum(job.weight for job in batch)
         if self.weight >= self._analyze_at:
             self._analyze_at *= 10
             self.db.refresh_statistics()
-        for job, result in zip(batch, results, strict=True):
-            _answer(job, result=result)
+        _answer_all([(job, result, None) for job, result in zip(batch, results, strict=True)])
 
 
 def _run(conn: sa.Connection, batch: list[_Pending]) -> list[Any]:
@@ -183,13 +192,25 @@ def _run(conn: sa.Connection, batch: list[_Pending]) -> list[Any]:
 
 
 def _answer(job: _Pending, *, result: Any = None, error: BaseException | None = None) -> None:
-    def settle() -> None:
+    _answer_all([(job, result, error)])
+
+
+def _answer_all(answers: list[tuple[_Pending, Any, BaseException | None]]) -> None:
+    """Settle the jobs' futures: one wake-up per event loop, not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, Any, BaseException | None]]]
+    by_loop = {}
+    for answer in answers:
+        by_loop.setdefault(answer[0].loop, []).append(answer)
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the requests' loop is closed
+            loop.call_soon_threadsafe(_settle, items)
+
+
+def _settle(answers: list[tuple[_Pending, Any, BaseException | None]]) -> None:
+    for job, result, error in answers:
         if job.future.done():  # the request went away; its work is committed all the same
-            return
+            continue
         if error is not None:
             job.future.set_exception(error)
         else:
             job.future.set_result(result)
-
-    with contextlib.suppress(RuntimeError):  # the request's loop is closed
-        job.loop.call_soon_threadsafe(settle)

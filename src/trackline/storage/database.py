@@ -64,6 +64,10 @@ class Database:
 
     def _sqlite_engine(self, begin: str, synchronous: str, options: dict[str, Any]) -> sa.Engine:
         engine = sa.create_engine(self.url, connect_args={"check_same_thread": False}, **options)
+        # ``executemany`` of an INSERT becomes multi-row ``INSERT ... VALUES`` statements:
+        # the driver releases the GIL once per statement instead of once per row, and each
+        # release makes the writer queue behind the event loop for the GIL again.
+        engine.dialect.use_insertmanyvalues_wo_returning = True
 
         @sa_event.listens_for(engine, "connect")
         def _connect(dbapi_conn: Any, _record: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,16 +11,28 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 def insert_ignore(conn: sa.Connection, table: sa.Table, *, on: list[str]) -> Any:
     """``INSERT ... ON CONFLICT (on) DO NOTHING`` for the connection's dialect."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing(index_elements=on)
+    return _insert_ignore(conn.dialect.name, table, tuple(on))
+
+
+# The statement builders below are cached: one statement object per shape keeps its SQL cache
+# key memoised, which saves rebuilding and hashing it on every execution of the write path.
+@functools.lru_cache(maxsize=64)
+def _insert_ignore(dialect: str, table: sa.Table, on: tuple[str, ...]) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing(index_elements=list(on))
 
 
 def upsert(conn: sa.Connection, table: sa.Table, *, on: list[str], update: list[str]) -> Any:
     """``INSERT ... ON CONFLICT (on) DO UPDATE SET col = excluded.col`` for each of ``update``."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return _upsert(conn.dialect.name, table, tuple(on), tuple(update))
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert(dialect: str, table: sa.Table, on: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
     stmt = module.insert(table)
     return stmt.on_conflict_do_update(
-        index_elements=on, set_={name: stmt.excluded[name] for name in update}
+        index_elements=list(on), set_={name: stmt.excluded[name] for name in update}
     )
 
 
@@ -57,10 +70,24 @@ def upsert_counting(
 ) -> Any:
     """``INSERT ... ON CONFLICT DO UPDATE``: ``add`` columns are summed, ``latest`` take the new
     value, ``first`` keep the stored value unless it is null."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return _upsert_counting(
+        conn.dialect.name, table, tuple(on), tuple(add), tuple(latest), tuple(first)
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_counting(
+    dialect: str,
+    table: sa.Table,
+    on: tuple[str, ...],
+    add: tuple[str, ...],
+    latest: tuple[str, ...],
+    first: tuple[str, ...],
+) -> Any:
+    module = postgresql if dialect == "postgresql" else sqlite
     stmt = module.insert(table)
     new = stmt.excluded
     changes: dict[str, Any] = {name: table.c[name] + new[name] for name in add}
     changes.update({name: new[name] for name in latest})
     changes.update({name: sa.func.coalesce(table.c[name], new[name]) for name in first})
-    return stmt.on_conflict_do_update(index_elements=on, set_=changes)
+    return stmt.on_conflict_do_update(index_elements=list(on), set_=changes)
