@@ -15,6 +15,8 @@ class EventIds:
         self._lock = threading.Lock()
         self._last_ms = -1
         self._seq = 0
+        self._random = b""  # drawn from os.urandom 8 KiB at a time: one system call per 1k ids
+        self._used = 0
 
     def new(self, now_ms: int) -> str:
         with self._lock:
@@ -25,12 +27,19 @@ class EventIds:
                     now_ms += 1
                     self._seq = 0
             else:
-                self._seq = int.from_bytes(os.urandom(2), "big") & 0x3FF
+                self._seq = self._draw() & 0x3FF
             self._last_ms = now_ms
             seq = self._seq
-        rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+            rand = self._draw() & ((1 << 62) - 1)
         value = (now_ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
         return "evt_" + f"{value:032x}"
+
+    def _draw(self) -> int:
+        """64 random bits (with the lock held)."""
+        if self._used + 8 > len(self._random):
+            self._random, self._used = os.urandom(8192), 0
+        self._used += 8
+        return int.from_bytes(self._random[self._used - 8 : self._used], "big")
 
 
 def new_person_id() -> str:

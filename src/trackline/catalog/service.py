@@ -16,35 +16,27 @@ from trackline.ingest.formats.native import SYNONYMS, item_error
 from trackline.ingest.model import CanonicalEvent, ItemError
 from trackline.settings import Limits
 
-IGNORED_TYPES = frozenset({"null", "array"})  # carry no type information
-
 
 def observe(
     conn: sa.Connection, *, workspace_id: str, rows: list[dict[str, Any]], now_ms: int
 ) -> None:
     """Count one batch of stored event rows into the catalog: one upsert per distinct name and
-    per distinct (event, property, type), never one per event."""
+    per distinct (event, property, type), never one per event. Rows are grouped by their
+    shape (``shape``: their properties' types, when the parser worked them out already), so
+    the per-property counting runs once per distinct shape, not once per event."""
+    shapes: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+    for row in rows:
+        shape = row.get("shape")
+        if shape is None:
+            shape = values.property_kinds(row["parameters"])
+        shapes[(row["event"], shape)] += 1
     names: Counter[str] = Counter()
     kinds: Counter[tuple[str, str, str]] = Counter()
-    for row in rows:  # a plain loop: this runs for every property of every stored event
-        name = row["event"]
-        names[name] += 1
-        for prop, value in row["parameters"].items():
-            kind = _kind(value)
-            if kind is not None:
-                kinds[(name, prop, kind)] += 1
+    for (name, shape), n in shapes.items():
+        names[name] += n
+        for prop, kind in shape:
+            kinds[(name, prop, kind)] += n
     store.record(conn, workspace_id=workspace_id, names=names, types=kinds, now_ms=now_ms)
-
-
-_PLAIN_KINDS = {bool: "boolean", int: "number", float: "number", dict: "json"}
-
-
-def _kind(value: Any) -> str | None:
-    """``values.infer_type`` with the common cases first; None for types that teach nothing."""
-    if value.__class__ is str and not value[:1].isdigit():  # cannot be a time
-        return "string"
-    kind = _PLAIN_KINDS.get(value.__class__) or values.infer_type(value)
-    return None if kind in IGNORED_TYPES else kind
 
 
 def enforce(
@@ -70,6 +62,7 @@ def enforce(
         try:
             if rules:
                 event.parameters = _coerce_all(event.parameters, rules)
+                event.parameters_json = event.shape = None  # the values may have changed
             accepted.append((position, event))
         except InvalidInput as exc:
             raw = raws.get(position)

@@ -25,54 +25,39 @@ def record(
 ) -> None:
     """Add one batch's counts: ``names`` per event name, ``types`` per (event, property, type).
     Rows are written in key order so concurrent writers lock them in the same order."""
-    if names:
-        conn.execute(
-            dialect.upsert_counting(
-                conn,
-                defs,
-                on=["workspace_id", "name"],
-                add=["count"],
-                latest=["last_seen"],
-                first=["first_seen"],
-            ),
-            [
-                {
-                    "workspace_id": workspace_id,
-                    "name": name,
-                    "description": None,
-                    "count": n,
-                    "first_seen": now_ms,
-                    "last_seen": now_ms,
-                    "declared": False,
-                    "created_at": now_ms,
-                    "updated_at": now_ms,
-                }
-                for name, n in sorted(names.items())
-            ],
-        )
-    if types:
-        conn.execute(
-            dialect.upsert_counting(
-                conn,
-                seen,
-                on=["workspace_id", "event", "property", "type"],
-                add=["count"],
-                latest=["last_seen"],
-                first=[],
-            ),
-            [
-                {
-                    "workspace_id": workspace_id,
-                    "event": e,
-                    "property": p,
-                    "type": t,
-                    "count": n,
-                    "first_seen": now_ms,
-                    "last_seen": now_ms,
-                }
-                for (e, p, t), n in sorted(types.items())
-            ],
-        )
+    names_rows = [
+        (workspace_id, name, None, n, now_ms, now_ms, False, now_ms, now_ms)
+        for name, n in sorted(names.items())
+    ]
+    dialect.insert_values(conn, defs, _DEF_COLUMNS, names_rows, conflict=_DEF_CONFLICT)
+    types_rows = [
+        (workspace_id, e, p, t, n, now_ms, now_ms) for (e, p, t), n in sorted(types.items())
+    ]
+    dialect.insert_values(conn, seen, _SEEN_COLUMNS, types_rows, conflict=_SEEN_CONFLICT)
+
+
+_DEF_COLUMNS = (
+    "workspace_id",
+    "name",
+    "description",
+    "count",
+    "first_seen",
+    "last_seen",
+    "declared",
+    "created_at",
+    "updated_at",
+)
+_DEF_CONFLICT = dialect.counting_conflict(
+    defs, on=("workspace_id", "name"), add=("count",), latest=("last_seen",), first=("first_seen",)
+)
+_SEEN_COLUMNS = ("workspace_id", "event", "property", "type", "count", "first_seen", "last_seen")
+_SEEN_CONFLICT = dialect.counting_conflict(
+    seen,
+    on=("workspace_id", "event", "property", "type"),
+    add=("count",),
+    latest=("last_seen",),
+    first=(),
+)
 
 
 def declarations(

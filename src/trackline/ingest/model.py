@@ -18,6 +18,13 @@ class CanonicalEvent:
     message_id: str | None = None
     group_id: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    # JSON text of ``parameters`` and ``context`` when the parser made it already (None when
+    # not, or when the values changed since): the writer then stores it without serialising.
+    # Derived from the fields above, so not part of equality or repr.
+    parameters_json: str | None = field(default=None, compare=False, repr=False)
+    context_json: str | None = field(default=None, compare=False, repr=False)
+    # ``values.property_kinds(parameters)``, what the catalog counts, when worked out already.
+    shape: tuple[tuple[str, str], ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)

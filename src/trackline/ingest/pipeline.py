@@ -220,6 +220,9 @@ def _row(ws: str, person: str, event_id: str, e: CanonicalEvent, now_ms: int) ->
         "timestamp": e.timestamp,
         "created_at": now_ms,
         "message_id": e.message_id,
+        "parameters_json": e.parameters_json,
+        "context_json": e.context_json,
+        "shape": e.shape,
     }
 
 

@@ -2,14 +2,13 @@
 
 A commit's rows go to the database in as few statements as possible, because every statement
 is a GIL hand-off between the writer thread and the event loop: multi-row ``INSERT ... VALUES``
-statements of up to ``_ROWS_PER_INSERT`` rows (the SQLite driver releases the GIL once per
-statement, not once per row as ``executemany`` does), or on PostgreSQL, from
+statements (the SQLite driver releases the GIL once per statement, not once per row as
+``executemany`` does), or on PostgreSQL, from
 ``_COPY_THRESHOLD`` rows, ``COPY`` into a staging table and one ``INSERT ... SELECT``. The
 dedup look-up binds the whole list of message ids as one parameter."""
 
 from __future__ import annotations
 
-import functools
 import operator
 from collections.abc import Iterable
 from typing import Any
@@ -17,13 +16,14 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from trackline.storage import dialect
 from trackline.storage.schema import events, failed_events
 
-_COLUMNS = [str(c.name) for c in events.columns if c.name != "seq"]
+_COLUMNS = tuple(str(c.name) for c in events.columns if c.name != "seq")
 _NAMES = ", ".join(_COLUMNS)
 _VALUES = operator.itemgetter(*_COLUMNS)
-_JSON_AT = [n for n, c in enumerate(_COLUMNS) if c in ("parameters", "context")]
-_ROWS_PER_INSERT = 100  # 1,200 bound values per statement, far below SQLite's 32,766
+_JSON_AT = [(n, c + "_json") for n, c in enumerate(_COLUMNS) if c in ("parameters", "context")]
+_SKIP_STORED = "ON CONFLICT (workspace_id, message_id) DO NOTHING"
 _COPY_THRESHOLD = 50  # PostgreSQL rows; below it one multi-row INSERT is cheaper than COPY
 _SQLITE_KNOWN = (
     "SELECT message_id, id FROM events"
@@ -49,38 +49,23 @@ def existing_message_ids(
 
 
 def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert event rows (dicts keyed by column name); a message id already stored (by another
-    writer meanwhile) is skipped."""
+    """Insert event rows (dicts keyed by column name, optionally with ``parameters_json`` and
+    ``context_json``); a message id already stored (by another writer meanwhile) is skipped."""
     if not rows:
         return
-    postgresql = conn.dialect.name == "postgresql"
-    if postgresql and len(rows) >= _COPY_THRESHOLD:
+    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_THRESHOLD:
         _copy_events(conn, rows)
         return
-    for start in range(0, len(rows), _ROWS_PER_INSERT):
-        part = rows[start : start + _ROWS_PER_INSERT]
-        conn.exec_driver_sql(_values_insert(len(part), postgresql), _flat_values(part))
-
-
-@functools.lru_cache(maxsize=16)
-def _values_insert(count: int, postgresql: bool) -> str:
-    mark = "%s" if postgresql else "?"
-    one = "(" + ", ".join(mark for _ in _COLUMNS) + ")"
-    return (
-        f"INSERT INTO events ({_NAMES}) VALUES {', '.join([one] * count)}"
-        " ON CONFLICT (workspace_id, message_id) DO NOTHING"
+    dialect.insert_values(
+        conn, events, _COLUMNS, [_values(row) for row in rows], conflict=_SKIP_STORED
     )
 
 
-def _flat_values(rows: list[dict[str, Any]]) -> tuple[Any, ...]:
-    values: list[Any] = []
-    width = len(_COLUMNS)
-    for row in rows:
-        start = len(values)
-        values.extend(_VALUES(row))
-        for n in _JSON_AT:
-            values[start + n] = orjson.dumps(values[start + n]).decode()
-    assert len(values) == width * len(rows)
+def _values(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A row's column values; JSON columns as text (``<column>_json`` when the row has it)."""
+    values = list(_VALUES(row))
+    for n, text in _JSON_AT:
+        values[n] = row.get(text) or orjson.dumps(values[n]).decode()
     return tuple(values)
 
 
@@ -103,13 +88,10 @@ def _copy_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         cursor.copy(f"COPY events_staging ({_NAMES}) FROM STDIN") as copy,
     ):
         for row in rows:
-            values = list(_VALUES(row))
-            for n in _JSON_AT:
-                values[n] = orjson.dumps(values[n]).decode()
-            copy.write_row(values)
+            copy.write_row(_values(row))
     # Moving the rows out empties the staging table for the next insert of this transaction.
     conn.exec_driver_sql(
         f"WITH moved AS (DELETE FROM events_staging RETURNING {_NAMES})"
         f" INSERT INTO events ({_NAMES}) SELECT {_NAMES} FROM moved"
-        " ON CONFLICT (workspace_id, message_id) DO NOTHING"
+        f" {_SKIP_STORED}"
     )

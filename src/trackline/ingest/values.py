@@ -221,6 +221,21 @@ _CONTAINERS = (dict, list)
 
 
 _SIMPLE_TYPES = {bool: "boolean", int: "number", float: "number", dict: "json"}
+_UNTYPED = frozenset({"null", "array"})  # kinds that teach the catalog nothing
+
+
+def property_kinds(properties: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """``(property, type)`` for each property whose value has a type (not null, not ``[]``):
+    what the catalog counts for an event."""
+    found = []
+    for prop, value in properties.items():  # a plain loop: this runs for every event
+        if value.__class__ is str and not value[:1].isdigit():  # cannot be a time
+            found.append((prop, "string"))
+            continue
+        kind = _SIMPLE_TYPES.get(value.__class__) or infer_type(value)
+        if kind not in _UNTYPED:
+            found.append((prop, kind))
+    return tuple(found)
 
 
 def infer_type(value: Any) -> str:
@@ -255,11 +270,13 @@ def is_iso_datetime(text: str) -> bool:
     return True
 
 
-def check_storable(value: Any, *, field: str) -> None:
+def check_storable(value: Any, *, field: str) -> str:
     """Refuse strings holding NUL (``\\u0000``): PostgreSQL cannot store them in text or JSONB,
-    and the same input must get the same answer on every database."""
-    if b"\\u0000" not in orjson.dumps(value):
-        return
+    and the same input must get the same answer on every database. Returns the value's JSON
+    text, which the writer can store as it is."""
+    text = orjson.dumps(value)
+    if b"\\u0000" not in text:
+        return text.decode()
     raise bad(
         "invalid_character",
         "a string contains a NUL character (\\u0000), which cannot be stored",

@@ -89,12 +89,15 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
         raise values.bad("invalid_context", "context must be an object", at("context"))
     if values.depth(context) > limits.depth:
         raise values.bad("too_deep", f"context is nested deeper than {limits.depth}", at("context"))
-    values.check_storable(context, field=at("context"))
+    context_json = values.check_storable(context, field=at("context"))
+    parameters, parameters_json = _parameters(
+        fields["parameters"][0], limits=limits, field=at("parameters")
+    )
     return CanonicalEvent(
         event=values.check_event_name(fields["event"][0], limits=limits, field=at("event")),
         external_id=external_id,
         device_id=device_id,
-        parameters=_parameters(fields["parameters"][0], limits=limits, field=at("parameters")),
+        parameters=parameters,
         timestamp=values.check_event_time(
             fields["timestamp"][0], now_ms=now_ms, limits=limits, field=at("timestamp")
         ),
@@ -103,13 +106,15 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
         ),
         group_id=_group_id(fields["group_id"][0], context, limits=limits, prefix=prefix),
         context=context,
+        parameters_json=parameters_json,
+        context_json=context_json,
+        shape=values.property_kinds(parameters),
     )
 
 
-def _parameters(value: Any, *, limits: Limits, field: str) -> dict[str, Any]:
+def _parameters(value: Any, *, limits: Limits, field: str) -> tuple[dict[str, Any], str]:
     parameters = values.check_properties(value, limits=limits, field=field)
-    values.check_storable(parameters, field=field)
-    return parameters
+    return parameters, values.check_storable(parameters, field=field)
 
 
 def _group_id(top: Any, context: dict[str, Any], *, limits: Limits, prefix: str) -> str | None:
