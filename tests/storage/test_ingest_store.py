@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from trackline.ids import EventIds
 from trackline.ingest import store
+from trackline.ingest.model import CanonicalEvent
+from trackline.ingest.pipeline import Origin, store_events
 from trackline.storage.database import Database
 from trackline.storage.schema import events, workspaces
 
@@ -86,3 +89,32 @@ def test_stored_message_ids_are_skipped_and_found(db: Database) -> None:
     with db.read() as conn:
         assert store.existing_message_ids(conn, workspace_id="ws_other", message_ids=["m-0"]) == {}
         assert store.existing_message_ids(conn, workspace_id=WS, message_ids=[]) == {}
+
+
+def test_a_message_id_stored_meanwhile_answers_with_the_stored_event(db: Database) -> None:
+    """Two processes may store the same message id at once: the insert that loses is
+    skipped, and its request must answer with the event id that was kept."""
+    _setup(db)
+    ids = EventIds()
+    origin = Origin(WS, None, "test")
+
+    def event(n: int) -> CanonicalEvent:
+        return CanonicalEvent(
+            event="signed_up",
+            external_id="user_1",
+            device_id=None,
+            parameters={},
+            timestamp=1_700_000_000_000,
+            message_id=f"race-{n}",
+        )
+
+    with db.write() as conn:
+        [first] = store_events(conn, origin=origin, items=[event(1)], now_ms=1, ids=ids)
+    for count in (2, 70):  # a multi-row INSERT, and on PostgreSQL COPY
+        items = [event(1)] + [event(count * 100 + n) for n in range(1, count)]
+        with db.write() as conn:  # as if the look-up ran before the other writer committed
+            answers = store_events(conn, origin=origin, items=items, now_ms=2, ids=ids, known={})
+        assert answers[0] == first
+        stored = {r.message_id: r.id for r in _stored(db)}
+        assert all(stored[e.message_id] == a for e, a in zip(items, answers, strict=True))
+    assert len(stored) == 1 + 1 + 69

@@ -147,8 +147,11 @@ def store_events(
                 known[item.message_id] = event_id
             result[position] = event_id
             fresh.append((position, item))
-    _write_fresh(conn, ws=ws, fresh=fresh, result=result, now_ms=now_ms, ids=ids)
-    _settle_races(conn, ws=ws, fresh=fresh, known=known)
+    written, inserted = _write_fresh(
+        conn, ws=ws, fresh=fresh, result=result, now_ms=now_ms, ids=ids
+    )
+    if inserted < written:  # another writer stored some of the message ids meanwhile
+        _settle_races(conn, ws=ws, fresh=fresh, known=known)
     for position, item in enumerate(items):  # repeats answer with the id that was kept
         if item.message_id is not None:
             result[position] = known[item.message_id]
@@ -163,7 +166,8 @@ def _write_fresh(
     result: list[str | None],
     now_ms: int,
     ids: EventIds,
-) -> None:
+) -> tuple[int, int]:
+    """Resolve identities and write the event rows: ``(rows written, rows inserted)``."""
     resolution = identity.resolve(
         conn,
         workspace_id=ws,
@@ -179,16 +183,19 @@ def _write_fresh(
         rows.append(_row(ws, person, str(result[position]), item, now_ms))
         if item.group_id is not None:
             groups.add((person, item.group_id))
-    write_rows(conn, workspace_id=ws, rows=rows, now_ms=now_ms)
+    inserted = write_rows(conn, workspace_id=ws, rows=rows, now_ms=now_ms)
     people_store.add_groups(conn, workspace_id=ws, pairs=groups, now_ms=now_ms)
+    return len(rows), inserted
 
 
 def write_rows(
     conn: sa.Connection, *, workspace_id: str, rows: list[dict[str, Any]], now_ms: int
-) -> None:
-    """Insert event rows and count them into the catalog (once per batch)."""
-    store.insert_events(conn, rows)
+) -> int:
+    """Insert event rows and count them into the catalog (once per batch); returns the rows
+    inserted (a message id stored meanwhile by another writer is skipped)."""
+    inserted = store.insert_events(conn, rows)
     catalog.observe(conn, workspace_id=workspace_id, rows=rows, now_ms=now_ms)
+    return inserted
 
 
 def _settle_races(
@@ -201,9 +208,8 @@ def _settle_races(
     """Another process may have stored one of our message ids in the meantime (our insert was
     then skipped): take the id that is stored, so every answer names the event that exists."""
     mids = [e.message_id for _, e in fresh if e.message_id is not None]
-    if not mids or conn.dialect.name == "sqlite":  # SQLite admits one writer at a time
-        return
-    known.update(store.existing_message_ids(conn, workspace_id=ws, message_ids=mids))
+    if mids:
+        known.update(store.existing_message_ids(conn, workspace_id=ws, message_ids=mids))
 
 
 def _row(ws: str, person: str, event_id: str, e: CanonicalEvent, now_ms: int) -> dict[str, Any]:

@@ -48,15 +48,15 @@ def existing_message_ids(
     return {mid: eid for mid, eid in rows}
 
 
-def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
     """Insert event rows (dicts keyed by column name, optionally with ``parameters_json`` and
-    ``context_json``); a message id already stored (by another writer meanwhile) is skipped."""
+    ``context_json``); a message id already stored (by another writer meanwhile) is skipped.
+    Returns how many rows were inserted."""
     if not rows:
-        return
+        return 0
     if conn.dialect.name == "postgresql" and len(rows) >= _COPY_THRESHOLD:
-        _copy_events(conn, rows)
-        return
-    dialect.insert_values(
+        return _copy_events(conn, rows)
+    return dialect.insert_values(
         conn, events, _COLUMNS, [_values(row) for row in rows], conflict=_SKIP_STORED
     )
 
@@ -74,7 +74,7 @@ def insert_failed(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(failed_events.insert(), rows)
 
 
-def _copy_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+def _copy_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
     """PostgreSQL: ``COPY`` the rows into a per-transaction staging table, then one
     ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: far cheaper than a multi-row INSERT with
     bound parameters, and the dedup rule stays the database's."""
@@ -90,8 +90,10 @@ def _copy_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             copy.write_row(_values(row))
     # Moving the rows out empties the staging table for the next insert of this transaction.
-    conn.exec_driver_sql(
-        f"WITH moved AS (DELETE FROM events_staging RETURNING {_NAMES})"
-        f" INSERT INTO events ({_NAMES}) SELECT {_NAMES} FROM moved"
-        f" {_SKIP_STORED}"
-    )
+    inserted = conn.exec_driver_sql(
+        f"WITH moved AS (DELETE FROM events_staging RETURNING {_NAMES}),"
+        f" stored AS (INSERT INTO events ({_NAMES}) SELECT {_NAMES} FROM moved"
+        f" {_SKIP_STORED} RETURNING 1)"
+        " SELECT count(*) FROM stored"
+    ).scalar_one()
+    return int(inserted)

@@ -119,15 +119,18 @@ def resolve(
     merging as the pairs say, in order."""
     users = {u for u, _ in pairs if u is not None}
     devices = {d for _, d in pairs if d is not None}
+    if conn.dialect.name == "postgresql":
+        known = _read(conn, workspace_id, users, devices)
+        settled = _settled(pairs, *known)
+        if settled is not None:
+            return Resolution(settled, [])
+    # Serialise with the other writers that touch these identities, then read them again.
     dialect.lock_keys(
         conn,
         [f"{workspace_id}\x1f{USER}\x1f{u}" for u in users]
         + [f"{workspace_id}\x1f{DEVICE}\x1f{d}" for d in devices],
     )
-    by_user = store.find_identities(conn, workspace_id=workspace_id, kind=USER, values=users)
-    by_device = store.find_identities(conn, workspace_id=workspace_id, kind=DEVICE, values=devices)
-    user_of = {person: user for user, person in by_user.items()}
-    user_of.update(store.users_of(conn, workspace_id=workspace_id, person_ids=by_device.values()))
+    by_user, by_device, user_of = _read(conn, workspace_id, users, devices)
     resolver = _Resolver(conn, workspace_id, now_ms, by_user, by_device, user_of)
     people, new_devices = [], []
     for position, (user, device) in enumerate(pairs):
@@ -138,3 +141,41 @@ def resolve(
             new_devices.append((position, device))
     resolver.flush()
     return Resolution([resolver.final(p) for p in people], new_devices)
+
+
+def _read(
+    conn: sa.Connection, workspace_id: str, users: set[str], devices: set[str]
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """``(user -> person, device -> person, person -> user)`` for the identities that exist."""
+    by_user = store.find_identities(conn, workspace_id=workspace_id, kind=USER, values=users)
+    by_device = store.find_identities(conn, workspace_id=workspace_id, kind=DEVICE, values=devices)
+    user_of = {person: user for user, person in by_user.items()}
+    missing = set(by_device.values()) - set(user_of)
+    user_of.update(store.users_of(conn, workspace_id=workspace_id, person_ids=missing))
+    return by_user, by_device, user_of
+
+
+def _settled(
+    pairs: list[tuple[str | None, str | None]],
+    by_user: dict[str, str],
+    by_device: dict[str, str],
+    user_of: dict[str, str],
+) -> list[str] | None:
+    """The persons of the pairs when nothing is to be created, linked or merged and every one
+    is an identified person (one with a user id): such a person is never merged away, and a
+    device moving to another user keeps its past events, so no lock is needed to store
+    events for them. None when any pair needs the locked path."""
+    people = []
+    for user, device in pairs:
+        if user is not None:
+            person = by_user.get(user)
+        elif device is not None:
+            person = by_device.get(device)
+        else:
+            return None
+        if person is None or person not in user_of:
+            return None
+        if user is not None and device is not None and by_device.get(device) != person:
+            return None
+        people.append(person)
+    return people

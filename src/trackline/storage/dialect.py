@@ -46,16 +46,20 @@ def insert_values(
     rows: list[tuple[Any, ...]],
     *,
     conflict: str = "",
-) -> None:
+) -> int:
     """``INSERT INTO table (columns) VALUES (...), (...) [conflict]`` for positional rows, as
     driver-level statements of up to ``ROWS_PER_INSERT`` rows: no per-row work in Python, and
     on SQLite one GIL release per statement instead of one per row as with ``executemany``.
-    Values go to the driver as they are (JSON already serialised)."""
+    Values go to the driver as they are (JSON already serialised). Returns the rows inserted
+    (those a ``DO NOTHING`` conflict clause skipped not counted)."""
     mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    inserted = 0
     for start in range(0, len(rows), ROWS_PER_INSERT):
         part = rows[start : start + ROWS_PER_INSERT]
         sql = _values_sql(table.name, columns, len(part), mark, conflict)
-        conn.exec_driver_sql(sql, tuple(value for row in part for value in row))
+        result = conn.exec_driver_sql(sql, tuple(value for row in part for value in row))
+        inserted += result.rowcount
+    return inserted
 
 
 @functools.lru_cache(maxsize=256)
