@@ -3,8 +3,7 @@
 A commit's rows go to the database in as few statements as possible, because every statement
 is a GIL hand-off between the writer thread and the event loop: multi-row ``INSERT ... VALUES``
 statements (the SQLite driver releases the GIL once per statement, not once per row as
-``executemany`` does), or on PostgreSQL, from
-``_COPY_THRESHOLD`` rows, ``COPY`` into a staging table and one ``INSERT ... SELECT``. The
+``executemany`` does), or on PostgreSQL, from ``_COPY_THRESHOLD`` rows, ``COPY``. The
 dedup look-up binds the whole list of message ids as one parameter."""
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 
 from trackline.storage import dialect
@@ -75,20 +75,22 @@ def insert_failed(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def _copy_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
-    """PostgreSQL: ``COPY`` the rows into a per-transaction staging table, then one
-    ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``: far cheaper than a multi-row INSERT with
-    bound parameters, and the dedup rule stays the database's."""
+    """PostgreSQL: ``COPY`` the rows straight into ``events`` under a savepoint. The writer
+    looked the message ids up already, so a conflict means another process stored one of them
+    meanwhile (rare): then the savepoint is rolled back and the rows go through a staging table
+    and ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, which skips them."""
+    values = [_values(row) for row in rows]
+    try:
+        with conn.begin_nested():
+            _copy(conn, "events", values)
+        return len(values)
+    except psycopg.errors.UniqueViolation:
+        pass
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS events_staging ON COMMIT DELETE ROWS"
         f" AS SELECT {_NAMES} FROM events WITH NO DATA"
     )
-    driver = conn.connection.driver_connection
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY events_staging ({_NAMES}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(_values(row))
+    _copy(conn, "events_staging", values)
     # Moving the rows out empties the staging table for the next insert of this transaction.
     inserted = conn.exec_driver_sql(
         f"WITH moved AS (DELETE FROM events_staging RETURNING {_NAMES}),"
@@ -97,3 +99,10 @@ def _copy_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
         " SELECT count(*) FROM stored"
     ).scalar_one()
     return int(inserted)
+
+
+def _copy(conn: sa.Connection, table: str, values: list[tuple[Any, ...]]) -> None:
+    driver = conn.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(f"COPY {table} ({_NAMES}) FROM STDIN") as copy:
+        for row in values:
+            copy.write_row(row)
