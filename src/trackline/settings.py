@@ -47,6 +47,13 @@ class WriterSettings(BaseSettings):
         description="Python's thread switch interval in a server process (seconds); short, so "
         "the writer thread is not held up behind the event loop.",
     )
+    gc_young_objects: int = Field(
+        50_000,
+        ge=0,
+        description="Allocations between collections of Python's youngest garbage-collector "
+        "generation in a server process (Python's default is 700; 0 keeps Python's settings). "
+        "Ingest allocates a few dozen objects per event, almost none in cycles.",
+    )
 
 
 class Settings(BaseSettings):

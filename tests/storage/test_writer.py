@@ -4,6 +4,7 @@ other job, ``stop`` drains, and a full queue answers 503 (also through the API).
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
@@ -257,3 +258,17 @@ def test_api_answers_503_while_the_writer_is_saturated(blocked: Blocked, tenant:
     assert refused.json()["error"]["code"] == "overloaded"
     assert refused.headers["Retry-After"] == "1"
     assert accepted.status_code == 200, accepted.text
+
+
+@pytest.mark.parametrize("young", [0, 12_345])
+def test_the_writer_sets_the_collector_threshold_it_is_given(db: Database, young: int) -> None:
+    before = gc.get_threshold()
+    writer = Writer(db, WriterSettings(gc_young_objects=young))
+    try:
+        writer.start()
+        expected = before if young == 0 else (young, 50, 100)
+        assert gc.get_threshold() == expected
+        assert young == 0 or gc.get_freeze_count() > 0
+    finally:
+        writer.stop()
+        gc.set_threshold(*before)
