@@ -45,6 +45,13 @@ def bad(code: str, message: str, field: str | None) -> InvalidInput:
 
 def check_event_name(name: Any, *, limits: Limits, field: str = "event") -> str:
     """An event name: a string of 1..N characters, no control characters, ``@`` reserved."""
+    if (  # the common case, decided without the checks below
+        name.__class__ is str
+        and 0 < len(name) <= limits.event_name_chars
+        and name[0] != "@"
+        and name.isprintable()  # stricter than "no control characters": the rest is checked below
+    ):
+        return name
     if name is None:
         raise bad("missing_event_name", "the event name is required", field)
     if not isinstance(name, str):
@@ -71,6 +78,10 @@ def check_event_name(name: Any, *, limits: Limits, field: str = "event") -> str:
 
 def check_identity(value: Any, *, limits: Limits, field: str) -> str | None:
     """A user, device, message or group id: a non-empty string (an integer is taken as text)."""
+    if (  # the common case; anything else, printable or not, gets the full checks below
+        value.__class__ is str and 0 < len(value) <= limits.identity_chars and value.isprintable()
+    ):
+        return value
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
