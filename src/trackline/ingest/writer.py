@@ -210,10 +210,12 @@ def _answer(job: _Pending, *, result: Any = None, error: BaseException | None = 
     _answer_all([(job, result, error)])
 
 
-def _answer_all(answers: list[tuple[_Pending, Any, BaseException | None]]) -> None:
+_Answer = tuple[_Pending, Any, BaseException | None]  # a job, its result or its error
+
+
+def _answer_all(answers: list[_Answer]) -> None:
     """Settle the jobs' futures: one wake-up per event loop, not one per job."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Pending, Any, BaseException | None]]]
-    by_loop = {}
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
     for answer in answers:
         by_loop.setdefault(answer[0].loop, []).append(answer)
     for loop, items in by_loop.items():
@@ -221,7 +223,7 @@ def _answer_all(answers: list[tuple[_Pending, Any, BaseException | None]]) -> No
             loop.call_soon_threadsafe(_settle, items)
 
 
-def _settle(answers: list[tuple[_Pending, Any, BaseException | None]]) -> None:
+def _settle(answers: list[_Answer]) -> None:
     for job, result, error in answers:
         if job.future.done():  # the request went away; its work is committed all the same
             continue
