@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -38,9 +40,12 @@ def pick(item: dict[str, Any], meaning: str, prefix: str = "") -> tuple[Any, str
     return item.get(name), name
 
 
-def _fields(item: dict[str, Any], prefix: str) -> dict[str, tuple[Any, str]]:
-    """``meaning -> (value, name given)`` in one pass over the item's keys; unknown fields and
+def _fields(item: dict[str, Any], prefix: str) -> dict[str, str]:
+    """``meaning -> name given`` (or the meaning's first name when absent); unknown fields and
     two synonyms of one meaning are refused (unknown first, as ``pick`` orders conflicts)."""
+    layout = _layout(tuple(item))
+    if layout is not None:
+        return layout
     given: dict[str, str] = {}
     clash = False
     for name in item:
@@ -53,12 +58,20 @@ def _fields(item: dict[str, Any], prefix: str) -> dict[str, tuple[Any, str]]:
     if clash:
         for meaning in SYNONYMS:
             pick(item, meaning, prefix)
-    return {
-        meaning: (item.get(given[meaning]), given[meaning])
-        if meaning in given
-        else (None, names[0])
-        for meaning, names in SYNONYMS.items()
-    }
+    raise AssertionError("a key layout without unknown or clashing fields is cached")
+
+
+@functools.lru_cache(maxsize=1024)
+def _layout(keys: tuple[str, ...]) -> dict[str, str] | None:
+    """``meaning -> name given`` for an event's keys (clients send few distinct layouts, so
+    this is worked out once per layout); None when a key is unknown or two are synonyms."""
+    given: dict[str, str] = {}
+    for name in keys:
+        meaning = MEANING.get(name)
+        if meaning is None or meaning in given:
+            return None
+        given[meaning] = name
+    return {meaning: given.get(meaning, names[0]) for meaning, names in SYNONYMS.items()}
 
 
 def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> CanonicalEvent:
@@ -67,22 +80,20 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
         raise values.bad(
             "invalid_event", "an event must be a JSON object", prefix.rstrip(".") or None
         )
-    fields = _fields(item, prefix)
+    names = _fields(item, prefix)
 
     def at(meaning: str) -> str:
-        return prefix + fields[meaning][1]
+        return prefix + names[meaning]
 
-    external_id = values.check_identity(
-        fields["external_id"][0], limits=limits, field=at("external_id")
-    )
-    device_id = values.check_identity(fields["device_id"][0], limits=limits, field=at("device_id"))
+    external_id = _identity(item.get(names["external_id"]), limits, at, "external_id")
+    device_id = _identity(item.get(names["device_id"]), limits, at, "device_id")
     if external_id is None and device_id is None:
         raise values.bad(
             "missing_identity",
             "an event needs external_id/user_id or device_id/anonymous_id",
             prefix + "external_id",
         )
-    context = fields["context"][0]
+    context = item.get(names["context"])
     if context is None:
         context = {}
     if not isinstance(context, dict):
@@ -91,25 +102,34 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
         raise values.bad("too_deep", f"context is nested deeper than {limits.depth}", at("context"))
     context_json = values.check_storable(context, field=at("context"))
     parameters, parameters_json = _parameters(
-        fields["parameters"][0], limits=limits, field=at("parameters")
+        item.get(names["parameters"]), limits=limits, field=at("parameters")
     )
+    timestamp = item.get(names["timestamp"])
     return CanonicalEvent(
-        event=values.check_event_name(fields["event"][0], limits=limits, field=at("event")),
+        event=values.check_event_name(item.get(names["event"]), limits=limits, field=at("event")),
         external_id=external_id,
         device_id=device_id,
         parameters=parameters,
-        timestamp=values.check_event_time(
-            fields["timestamp"][0], now_ms=now_ms, limits=limits, field=at("timestamp")
+        timestamp=now_ms
+        if timestamp is None
+        else values.check_event_time(
+            timestamp, now_ms=now_ms, limits=limits, field=at("timestamp")
         ),
-        message_id=values.check_identity(
-            fields["message_id"][0], limits=limits, field=at("message_id")
-        ),
-        group_id=_group_id(fields["group_id"][0], context, limits=limits, prefix=prefix),
+        message_id=_identity(item.get(names["message_id"]), limits, at, "message_id"),
+        group_id=_group_id(item.get(names["group_id"]), context, limits=limits, prefix=prefix),
         context=context,
         parameters_json=parameters_json,
         context_json=context_json,
         shape=values.property_kinds(parameters),
     )
+
+
+def _identity(value: Any, limits: Limits, at: Callable[[str], str], meaning: str) -> str | None:
+    """``values.check_identity``, with the field path built only when the value needs the
+    full checks (absent, or not a plain printable string)."""
+    if value.__class__ is str and 0 < len(value) <= limits.identity_chars and value.isprintable():
+        return value
+    return values.check_identity(value, limits=limits, field=at(meaning))
 
 
 def _parameters(value: Any, *, limits: Limits, field: str) -> tuple[dict[str, Any], str]:
@@ -119,6 +139,8 @@ def _parameters(value: Any, *, limits: Limits, field: str) -> tuple[dict[str, An
 
 def _group_id(top: Any, context: dict[str, Any], *, limits: Limits, prefix: str) -> str | None:
     nested = context.get("group_id")
+    if top is None and nested is None:
+        return None
     if top is not None and nested is not None and top != nested:
         raise values.bad(
             "conflicting_fields",
