@@ -113,9 +113,14 @@ class Writer:
             if self._queue and self._queued_weight + weight > limit:
                 return None
             future: asyncio.Future[Any] = loop.create_future()
+            first = not self._queue
             self._queue.append(_Pending(fn, weight, future, loop))
             self._queued_weight += weight
-            self._cond.notify()
+            # Wake the writer only when it may be waiting for a first job or the batch is
+            # full: waking it for every request of a gather window makes it take the GIL
+            # from the event loop each time, only to wait again.
+            if first or self._queued_weight >= self.settings.max_batch_events:
+                self._cond.notify()
             return future
 
     def _take(self) -> list[_Pending]:
