@@ -147,21 +147,38 @@ def check_event_time(value: Any, *, now_ms: int, limits: Limits, field: str = "t
 
 def check_properties(props: Any, *, limits: Limits, field: str) -> dict[str, Any]:
     """An object of typed values (spec 3.3); raises with the path of the first bad value."""
+    return typed_properties(props, limits=limits, field=field)[0]
+
+
+def typed_properties(
+    props: Any, *, limits: Limits, field: str
+) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+    """``check_properties`` and ``property_kinds`` in one pass over the properties."""
     if props is None:
-        return {}
+        return {}, ()
     if not isinstance(props, dict):
         raise bad("invalid_properties", f"{field} must be an object", field)
     deepest = 0
-    for name, value in props.items():
-        if not _name_ok(name, limits.property_name_chars):
+    kinds = []
+    longest = limits.property_name_chars
+    for name, value in props.items():  # a plain loop: this runs for every property received
+        if not _name_ok(name, longest):
             check_property_name(name, limits=limits, field=f"{field}.{name}")
+        if value.__class__ is str:
+            kinds.append(
+                (name, "time" if value[:1].isdigit() and is_iso_datetime(value) else "string")
+            )
+            continue
         if isinstance(value, list | dict):
             if isinstance(value, list):
                 check_value(value, field=f"{field}.{name}")
             deepest = max(deepest, depth(value))
+        kind = _SIMPLE_TYPES.get(value.__class__) or infer_type(value)
+        if kind not in _UNTYPED:
+            kinds.append((name, kind))
     if 1 + deepest > limits.depth:
         raise bad("too_deep", f"{field} is nested deeper than {limits.depth} levels", field)
-    return props
+    return props, tuple(kinds)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -240,13 +257,19 @@ def property_kinds(properties: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     what the catalog counts for an event."""
     found = []
     for prop, value in properties.items():  # a plain loop: this runs for every event
-        if value.__class__ is str and not value[:1].isdigit():  # cannot be a time
-            found.append((prop, "string"))
-            continue
-        kind = _SIMPLE_TYPES.get(value.__class__) or infer_type(value)
-        if kind not in _UNTYPED:
+        kind = kind_of(value)
+        if kind is not None:
             found.append((prop, kind))
     return tuple(found)
+
+
+def kind_of(value: Any) -> str | None:
+    """``infer_type`` with the common cases first; None for the types that teach the catalog
+    nothing (null, the empty array)."""
+    if value.__class__ is str and not value[:1].isdigit():  # cannot be a time
+        return "string"
+    kind = _SIMPLE_TYPES.get(value.__class__) or infer_type(value)
+    return None if kind in _UNTYPED else kind
 
 
 def infer_type(value: Any) -> str:

@@ -101,9 +101,10 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
     if values.depth(context) > limits.depth:
         raise values.bad("too_deep", f"context is nested deeper than {limits.depth}", at("context"))
     context_json = values.check_storable(context, field=at("context"))
-    parameters, parameters_json = _parameters(
+    parameters, shape = values.typed_properties(
         item.get(names["parameters"]), limits=limits, field=at("parameters")
     )
+    parameters_json = values.check_storable(parameters, field=at("parameters"))
     timestamp = item.get(names["timestamp"])
     return CanonicalEvent(
         event=values.check_event_name(item.get(names["event"]), limits=limits, field=at("event")),
@@ -120,7 +121,7 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
         context=context,
         parameters_json=parameters_json,
         context_json=context_json,
-        shape=values.property_kinds(parameters),
+        shape=shape,
     )
 
 
@@ -130,11 +131,6 @@ def _identity(value: Any, limits: Limits, at: Callable[[str], str], meaning: str
     if value.__class__ is str and 0 < len(value) <= limits.identity_chars and value.isprintable():
         return value
     return values.check_identity(value, limits=limits, field=at(meaning))
-
-
-def _parameters(value: Any, *, limits: Limits, field: str) -> tuple[dict[str, Any], str]:
-    parameters = values.check_properties(value, limits=limits, field=field)
-    return parameters, values.check_storable(parameters, field=field)
 
 
 def _group_id(top: Any, context: dict[str, Any], *, limits: Limits, prefix: str) -> str | None:
