@@ -229,6 +229,21 @@ def test_retrying_a_whole_batch_stores_nothing_new(client: TestClient, tenant: T
     assert len(all_events(client, tenant)) == 4
 
 
+def test_a_large_batch_with_earlier_message_ids_stores_only_the_new(
+    client: TestClient, tenant: Tenant
+) -> None:
+    """Large enough for PostgreSQL's COPY path, where a stored message id is only found by
+    the insert conflicting; the repeats answer with their first ids and count once."""
+    first = post_batch(client, tenant, [ev(7, message_id=f"m{n}") for n in range(60)])
+    again = post_batch(client, tenant, [ev(7, message_id=f"m{n}") for n in range(30, 90)])
+    assert again["event_ids"][:30] == first["event_ids"][30:]
+    assert len(set(again["event_ids"][30:]) - set(first["event_ids"])) == 30
+    assert len(all_events(client, tenant)) == 90
+    listed = client.get("/api/v1/event-definitions/e_7", headers=tenant.read)
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["count"] == 90
+
+
 # --- whole-request problems -------------------------------------------------------------------
 
 
