@@ -153,11 +153,9 @@ def store_events(
                 known[item.message_id] = event_id
             result[position] = event_id
             fresh.append((position, item))
-    written, inserted = _write_fresh(
-        conn, ws=ws, fresh=fresh, result=result, now_ms=now_ms, ids=ids
-    )
-    if inserted < written:  # another writer stored some of the message ids meanwhile
-        _settle_races(conn, ws=ws, fresh=fresh, known=known)
+    # A message id stored meanwhile by another writer (or, unlooked-up, before): take the id
+    # that is stored, so every answer names the event that exists.
+    known.update(_write_fresh(conn, ws=ws, fresh=fresh, result=result, now_ms=now_ms, ids=ids))
     for position, item in enumerate(items):  # repeats answer with the id that was kept
         if item.message_id is not None:
             result[position] = known[item.message_id]
@@ -172,8 +170,8 @@ def _write_fresh(
     result: list[str | None],
     now_ms: int,
     ids: EventIds,
-) -> tuple[int, int]:
-    """Resolve identities and write the event rows: ``(rows written, rows inserted)``."""
+) -> dict[str, str]:
+    """Resolve identities and write the event rows; returns ``write_rows``'s answer."""
     resolution = identity.resolve(
         conn,
         workspace_id=ws,
@@ -189,18 +187,19 @@ def _write_fresh(
         rows.append(_row(ws, person, str(result[position]), item, now_ms))
         if item.group_id is not None:
             groups.add((person, item.group_id))
-    inserted = write_rows(conn, workspace_id=ws, rows=rows, now_ms=now_ms)
+    stored = write_rows(conn, workspace_id=ws, rows=rows, now_ms=now_ms)
     people_store.add_groups(conn, workspace_id=ws, pairs=groups, now_ms=now_ms)
-    return len(rows), inserted
+    return stored
 
 
 def write_rows(
     conn: sa.Connection, *, workspace_id: str, rows: list[dict[str, Any]], now_ms: int
-) -> int:
-    """Insert event rows and count them into the catalog (once per batch); returns the rows
-    inserted (a message id stored meanwhile by another writer is skipped)."""
-    inserted = store.insert_events(conn, rows)
-    if inserted < len(rows):  # some message ids were stored already: count only the new rows
+) -> dict[str, str]:
+    """Insert event rows and count them into the catalog (once per batch). A row whose message
+    id is stored already is skipped; then returns ``message id -> stored event id`` for the
+    rows' message ids (empty when every row was inserted)."""
+    stored: dict[str, str] = {}
+    if store.insert_events(conn, rows) < len(rows):  # count only the new rows
         stored = store.existing_message_ids(
             conn,
             workspace_id=workspace_id,
@@ -208,21 +207,7 @@ def write_rows(
         )
         rows = [r for r in rows if stored.get(r["message_id"], r["id"]) == r["id"]]
     catalog.observe(conn, workspace_id=workspace_id, rows=rows, now_ms=now_ms)
-    return inserted
-
-
-def _settle_races(
-    conn: sa.Connection,
-    *,
-    ws: str,
-    fresh: list[tuple[int, CanonicalEvent]],
-    known: dict[str, str],
-) -> None:
-    """Another process may have stored one of our message ids in the meantime (our insert was
-    then skipped): take the id that is stored, so every answer names the event that exists."""
-    mids = [e.message_id for _, e in fresh if e.message_id is not None]
-    if mids:
-        known.update(store.existing_message_ids(conn, workspace_id=ws, message_ids=mids))
+    return stored
 
 
 def _row(ws: str, person: str, event_id: str, e: CanonicalEvent, now_ms: int) -> dict[str, Any]:

@@ -72,8 +72,8 @@ async def handle_batch(svc: Services, request: Request) -> dict[str, Any]:
 
 
 # The hot ingest paths: the fast path (``ingest/fastpath.py``) serves them without the
-# framework's routing and dependency layers; the routes below document them in OpenAPI and
-# serve them when the fast path is off. Both call the same handlers.
+# framework's routing and dependency layers; the routes below document them in OpenAPI (and
+# serve them to anything that calls the FastAPI router directly). Both call the same handlers.
 HOT_PATHS = {"/api/v1/track": handle_track, "/api/v1/track/batch": handle_batch}
 
 

@@ -164,17 +164,12 @@ def typed_properties(
     for name, value in props.items():  # a plain loop: this runs for every property received
         if not _name_ok(name, longest):
             check_property_name(name, limits=limits, field=f"{field}.{name}")
-        if value.__class__ is str:
-            kinds.append(
-                (name, "time" if value[:1].isdigit() and is_iso_datetime(value) else "string")
-            )
-            continue
-        if isinstance(value, list | dict):
+        if value.__class__ is not str and isinstance(value, list | dict):
             if isinstance(value, list):
                 check_value(value, field=f"{field}.{name}")
             deepest = max(deepest, depth(value))
-        kind = _SIMPLE_TYPES.get(value.__class__) or infer_type(value)
-        if kind not in _UNTYPED:
+        kind = kind_of(value)
+        if kind is not None:
             kinds.append((name, kind))
     if 1 + deepest > limits.depth:
         raise bad("too_deep", f"{field} is nested deeper than {limits.depth} levels", field)
@@ -268,7 +263,7 @@ def kind_of(value: Any) -> str | None:
     nothing (null, the empty array)."""
     if value.__class__ is str and not value[:1].isdigit():  # cannot be a time
         return "string"
-    kind = _SIMPLE_TYPES.get(value.__class__) or infer_type(value)
+    kind = infer_type(value)
     return None if kind in _UNTYPED else kind
 
 

@@ -166,10 +166,10 @@ class Writer:
         self.commit_s += time.perf_counter() - ran
         self.jobs += len(batch)
         self.weight += sum(job.weight for job in batch)
-        if self.weight >= self._analyze_at:
+        _answer_all([(job, result, None) for job, result in zip(batch, results, strict=True)])
+        if self.weight >= self._analyze_at:  # after answering: the requests need not wait
             self._analyze_at *= 10
             self.db.refresh_statistics()
-        _answer_all([(job, result, None) for job, result in zip(batch, results, strict=True)])
 
 
 def _tune_gc(young: int) -> None:

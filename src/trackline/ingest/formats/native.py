@@ -46,18 +46,11 @@ def _fields(item: dict[str, Any], prefix: str) -> dict[str, str]:
     layout = _layout(tuple(item))
     if layout is not None:
         return layout
-    given: dict[str, str] = {}
-    clash = False
-    for name in item:
-        meaning = MEANING.get(name)
-        if meaning is None:
-            unknown = sorted(set(item) - KNOWN)[0]
-            raise values.bad("unknown_field", f"unknown field {unknown!r}", prefix + unknown)
-        clash = clash or meaning in given
-        given.setdefault(meaning, name)
-    if clash:
-        for meaning in SYNONYMS:
-            pick(item, meaning, prefix)
+    unknown = sorted(set(item) - KNOWN)  # no layout: an unknown key or two synonyms
+    if unknown:
+        raise values.bad("unknown_field", f"unknown field {unknown[0]!r}", prefix + unknown[0])
+    for meaning in SYNONYMS:
+        pick(item, meaning, prefix)
     raise AssertionError("a key layout without unknown or clashing fields is cached")
 
 
