@@ -490,6 +490,16 @@ def test_nul_character_in_properties_refused_like_native(limits: Limits) -> None
     assert (error.code, error.field) == ("invalid_character", "properties.note")
 
 
+@pytest.mark.parametrize("kind", ["page", "screen"])
+@pytest.mark.parametrize("field", ["name", "category"])
+def test_nul_character_in_a_page_name_refused_like_properties(
+    limits: Limits, kind: str, field: str
+) -> None:
+    """``name`` and ``category`` become properties: they get the same NUL check."""
+    error = only_error(one(kind, {"userId": "u1", field: "a\x00b"}, limits))
+    assert (error.code, error.field) == ("invalid_character", field)
+
+
 # --- leniency: unknown fields are ignored -------------------------------------------------------
 
 

@@ -136,6 +136,8 @@ def _event(
     else:
         name = PAGE_EVENTS[kind]
         extra = {k: m[k] for k in ("name", "category") if isinstance(m.get(k), str)}
+        for key, text in extra.items():  # stored as properties: PostgreSQL cannot hold NUL
+            values.check_storable(text, field=prefix + key)
         props = {**extra, **props}
     context = m.get("context") or {}
     if not isinstance(context, dict):
