@@ -414,3 +414,67 @@ def test_recent_event_shape(client: TestClient, tenant: Tenant) -> None:
     assert re.fullmatch(r"evt_[0-9a-f]{32}", event["id"])
     for name in ("timestamp", "created_at"):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", event[name])
+
+
+# Pages are built as JSON by the database: every value must come back exactly as sent.
+AWKWARD = 'quote " backslash \\ slash / newline \n tab \t bell \x07 del \x7f é 中 😀 \u2028'
+PLAIN = 'quote " backslash \\ slash / é 中 😀'  # identities refuse control characters
+AWKWARD_PARAMETERS = {
+    "text": AWKWARD,
+    PLAIN: "as a key",
+    "nested": {"list": [1, -2, 0.5, True, False, None, "x", {"deep": [[]]}], "empty": {}},
+    "int": 9_007_199_254_740_993,  # 2**53 + 1: not a float
+    "negative": -9_223_372_036_854_775_808,
+    "float": 99.99,
+    "small": 1e-7,
+    "zero": 0,
+    "unicode_key_é": "ok",
+}
+TIMES = [
+    ("1970-01-01T00:00:00.000Z", "1970-01-01T00:00:00.000Z"),
+    ("2000-02-29T23:59:59.999Z", "2000-02-29T23:59:59.999Z"),
+    ("2024-01-15T10:30:00.007Z", "2024-01-15T10:30:00.007Z"),
+    ("2024-01-15T12:30:00.05+02:00", "2024-01-15T10:30:00.050Z"),
+    (1_705_314_600_123, "2024-01-15T10:30:00.123Z"),
+]
+
+
+def test_values_come_back_as_sent(client: TestClient, tenant: Tenant) -> None:
+    (sent,) = batch(
+        client,
+        tenant,
+        [
+            {
+                "external_id": PLAIN,
+                "device_id": PLAIN + " device",
+                "event": 'odd " name \\ é 😀',
+                "group_id": PLAIN + " group",
+                "parameters": AWKWARD_PARAMETERS,
+                "context": {"ip": "10.0.0.1", "note": AWKWARD},
+            }
+        ],
+    )
+    person = person_of(client, tenant, PLAIN)
+    # A new device: its @first_session comes with the event.
+    (timeline,) = [e for e in person_events(client, tenant, person)["events"] if e["id"] == sent]
+    (recent_one,) = [e for e in recent(client, tenant)["events"] if e["id"] == sent]
+    for event in (timeline, recent_one):
+        assert event["id"] == sent
+        assert (event["external_id"], event["device_id"]) == (PLAIN, PLAIN + " device")
+        assert (event["event"], event["group_id"]) == ('odd " name \\ é 😀', PLAIN + " group")
+        assert event["parameters"] == AWKWARD_PARAMETERS
+        assert event["context"] == {"ip": "10.0.0.1", "note": AWKWARD}
+
+
+def test_times_are_shown_to_the_millisecond(client: TestClient, tenant: Tenant) -> None:
+    batch(
+        client,
+        tenant,
+        [{"timestamp": sent, "parameters": {"n": n}} for n, (sent, _) in enumerate(TIMES)],
+    )
+    shown = {e["parameters"]["n"]: e["timestamp"] for e in recent(client, tenant)["events"]}
+    assert shown == {n: expected for n, (_, expected) in enumerate(TIMES)}
+    timeline = person_events(client, tenant, person_of(client, tenant))["events"]
+    assert {e["parameters"]["n"]: e["timestamp"] for e in timeline} == shown
+    for event in timeline:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", event["created_at"])

@@ -1,59 +1,130 @@
-"""Event read queries. Newest first: ``timestamp`` descending, ties by storage order."""
+"""Event read queries. Newest first: ``timestamp`` descending, ties by storage order.
+
+A page leaves the database as one JSON array text, built by the database (``json_object`` and
+``json_group_array`` on SQLite, ``json_build_object`` and ``json_agg`` on PostgreSQL) and passed
+through to the response untouched (``orjson.Fragment``). Fetched row by row, a 50-event page
+cost 50 SQLite steps, each of which lets go of Python's lock and must win it back from the busy
+ingest threads; as one value it is one step, and no Python work per event."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
-from trackline.clock import to_iso
 from trackline.errors import InvalidInput
 from trackline.storage.schema import events
 
-_COLUMNS = [c for c in events.columns if c.name != "message_id"]  # what reads show
+_NEWEST_FIRST = (events.c.timestamp.desc(), events.c.seq.desc())
+# The event object of spec 3.1: its fields in order, and which hold JSON or a time.
+_FIELDS = [c.name for c in events.columns if c.name not in ("seq", "message_id")]
+_JSON = frozenset({"parameters", "context"})
+_TIMES = frozenset({"timestamp", "created_at"})
 
 
-def to_public(row: sa.Row[Any]) -> dict[str, Any]:
-    """The event object of spec 3.1."""
-    m = row._mapping
-    return {
-        "id": m["id"],
-        "workspace_id": m["workspace_id"],
-        "person_id": m["person_id"],
-        "external_id": m["external_id"],
-        "device_id": m["device_id"],
-        "event": m["event"],
-        "parameters": m["parameters"],
-        "group_id": m["group_id"],
-        "context": m["context"],
-        "timestamp": to_iso(m["timestamp"]),
-        "created_at": to_iso(m["created_at"]),
+def _iso(dialect: str, ms: sa.ColumnElement[int]) -> sa.ColumnElement[str]:
+    """SQL for ``clock.to_iso``: ms since the epoch as ``YYYY-MM-DDTHH:MM:SS.mmmZ``. Whole
+    seconds and the milliseconds apart, so no float rounding enters."""
+    seconds = ms.op("/")(sa.literal_column("1000"))  # integer division: times are >= 0
+    padded = sa.cast(ms % sa.literal_column("1000") + sa.literal_column("1000"), sa.Text)
+    millis = sa.func.substr(padded, sa.literal_column("2"))  # 7 -> "1007" -> "007"
+    if dialect == "sqlite":
+        whole = sa.func.strftime(
+            sa.literal_column("'%Y-%m-%dT%H:%M:%S'"), seconds, sa.literal_column("'unixepoch'")
+        )
+    else:
+        utc = sa.func.timezone(sa.literal_column("'UTC'"), sa.func.to_timestamp(seconds))
+        whole = sa.func.to_char(utc, sa.literal_column("""'YYYY-MM-DD"T"HH24:MI:SS'"""))
+    return (
+        whole.op("||")(sa.literal_column("'.'")).op("||")(millis).op("||")(sa.literal_column("'Z'"))
+    )
+
+
+def _json_page(dialect: str, page: sa.Subquery) -> sa.ColumnElement[str]:
+    """The rows of ``page`` (an ordered subquery of events) as one JSON array text."""
+    pairs: list[sa.ColumnElement[object]] = []
+    for name in _FIELDS:
+        value: sa.ColumnElement[object] = page.c[name]
+        if name in _TIMES:
+            value = _iso(dialect, page.c[name])
+        elif name in _JSON and dialect == "sqlite":
+            value = sa.func.json(page.c[name])  # stored text -> JSON, not a string
+        pairs += [sa.literal_column(f"'{name}'"), value]  # a constant key, typed as text
+    if dialect == "sqlite":
+        # SQLite aggregates the rows in the order the ordered subquery yields them.
+        array = sa.func.json_group_array(sa.func.json_object(*pairs))
+        return sa.func.coalesce(array, sa.literal_column("'[]'"))
+    ordered = postgresql.aggregate_order_by(
+        sa.func.json_build_object(*pairs), page.c.timestamp.desc(), page.c.seq.desc()
+    )
+    empty = sa.literal_column("'[]'::json")
+    return sa.cast(sa.func.coalesce(sa.func.json_agg(ordered), empty), sa.Text)
+
+
+# Optional filters, in a fixed order; each binds the parameters named after it.
+_OPTIONAL = ("person_id", "device_id", "event", "since", "until", "cursor")
+
+
+def _where(given: tuple[str, ...]) -> list[sa.ColumnElement[bool]]:
+    conditions = {
+        "person_id": events.c.person_id == sa.bindparam("person_id"),
+        "device_id": events.c.device_id == sa.bindparam("device_id"),
+        "event": events.c.event == sa.bindparam("event"),
+        "since": events.c.timestamp >= sa.bindparam("since"),
+        "until": events.c.timestamp < sa.bindparam("until"),
+        "cursor": sa.tuple_(events.c.timestamp, events.c.seq)
+        < sa.tuple_(
+            sa.bindparam("cursor_ts", type_=sa.BigInteger),
+            sa.bindparam("cursor_seq", type_=sa.BigInteger),
+        ),
     }
+    return [events.c.workspace_id == sa.bindparam("workspace_id")] + [
+        conditions[name] for name in given
+    ]
 
 
-def _filters(
-    *,
-    workspace_id: str,
-    person_id: str | None,
-    device_id: str | None,
-    event: str | None,
-    since: int | None,
-    until: int | None,
-) -> list[sa.ColumnElement[bool]]:
-    where = [events.c.workspace_id == workspace_id]
-    if person_id is not None:
-        where.append(events.c.person_id == person_id)
-    if device_id is not None:
-        where.append(events.c.device_id == device_id)
-    if event is not None:
-        where.append(events.c.event == event)
-    if since is not None:
-        where.append(events.c.timestamp >= since)
-    if until is not None:
-        where.append(events.c.timestamp < until)
-    return where
+def _given(params: dict[str, object]) -> tuple[str, ...]:
+    """The optional filters set in ``params`` (the key of a cached statement)."""
+    return tuple(name for name in _OPTIONAL if params.get(name) is not None)
+
+
+def _page(where: list[sa.ColumnElement[bool]], *, paged: bool) -> sa.Subquery:
+    select = sa.select(events).where(*where).order_by(*_NEWEST_FIRST)
+    select = select.limit(sa.bindparam("limit", type_=sa.Integer))
+    if paged:
+        select = select.offset(sa.bindparam("offset", type_=sa.BigInteger))
+    return select.subquery()
+
+
+@functools.lru_cache(maxsize=256)
+def _timeline_statement(dialect: str, given: tuple[str, ...]) -> sa.Select[Any]:
+    """Built once per dialect and set of filters: building a statement this size costs more
+    Python than running it."""
+    where = _where(given)
+    page = _page(where, paged=True)
+    total = sa.select(sa.func.count()).select_from(events).where(*where).scalar_subquery()
+    return sa.select(_json_page(dialect, page), total).select_from(page)
+
+
+@functools.lru_cache(maxsize=256)
+def _recent_statement(dialect: str, given: tuple[str, ...]) -> sa.Select[Any]:
+    where = _where(given)
+    page = _page(where, paged=False)
+    # The page's last row and whether one follows it: the next page starts after that row.
+    matching = sa.select(events.c.timestamp, events.c.seq).where(*where).order_by(*_NEWEST_FIRST)
+    last = matching.offset(sa.bindparam("last_offset", type_=sa.Integer)).limit(1).subquery()
+    following = matching.offset(sa.bindparam("limit", type_=sa.Integer)).limit(1).subquery()
+    return sa.select(
+        _json_page(dialect, page),
+        sa.select(last.c.timestamp).scalar_subquery(),
+        sa.select(last.c.seq).scalar_subquery(),
+        sa.exists(following.select()),
+    ).select_from(page)
 
 
 def person_events(
@@ -66,25 +137,21 @@ def person_events(
     until: int | None,
     limit: int,
     offset: int,
-) -> tuple[list[dict[str, Any]], int]:
-    """A page of one person's timeline and the total count matching the filters."""
-    where = _filters(
-        workspace_id=workspace_id,
-        person_id=person_id,
-        device_id=None,
-        event=event,
-        since=since,
-        until=until,
-    )
-    rows = conn.execute(
-        sa.select(*_COLUMNS)
-        .where(*where)
-        .order_by(events.c.timestamp.desc(), events.c.seq.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    total = conn.execute(sa.select(sa.func.count()).select_from(events).where(*where)).scalar_one()
-    return [to_public(r) for r in rows], int(total)
+) -> tuple[orjson.Fragment, int]:
+    """A page of one person's timeline (a JSON array) and the total count matching the
+    filters, in one statement."""
+    params: dict[str, object] = {
+        "workspace_id": workspace_id,
+        "person_id": person_id,
+        "event": event,
+        "since": since,
+        "until": until,
+        "limit": limit,
+        "offset": offset,
+    }
+    statement = _timeline_statement(conn.dialect.name, _given(params))
+    text, total = conn.execute(statement, params).one()
+    return orjson.Fragment(text), int(total)
 
 
 def recent_events(
@@ -98,29 +165,25 @@ def recent_events(
     until: int | None,
     limit: int,
     cursor: str | None,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of the workspace's events, newest first, and the cursor of the next page."""
-    where = _filters(
-        workspace_id=workspace_id,
-        person_id=person_id,
-        device_id=device_id,
-        event=event,
-        since=since,
-        until=until,
-    )
+) -> tuple[orjson.Fragment, str | None]:
+    """A page of the workspace's events (a JSON array), newest first, and the cursor of the
+    next page, in one statement."""
+    params: dict[str, object] = {
+        "workspace_id": workspace_id,
+        "person_id": person_id,
+        "device_id": device_id,
+        "event": event,
+        "since": since,
+        "until": until,
+        "limit": limit,
+        "last_offset": limit - 1,
+    }
     if cursor is not None:
-        ts, seq = decode_cursor(cursor)
-        where.append(sa.tuple_(events.c.timestamp, events.c.seq) < sa.tuple_(ts, seq))
-    rows = conn.execute(
-        sa.select(*_COLUMNS)
-        .where(*where)
-        .order_by(events.c.timestamp.desc(), events.c.seq.desc())
-        .limit(limit + 1)
-    ).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].timestamp, rows[-1].seq) if more else None
-    return [to_public(r) for r in rows], next_cursor
+        params["cursor"] = True
+        params["cursor_ts"], params["cursor_seq"] = decode_cursor(cursor)
+    statement = _recent_statement(conn.dialect.name, _given(params))
+    text, last_ts, last_seq, more = conn.execute(statement, params).one()
+    return orjson.Fragment(text), encode_cursor(last_ts, last_seq) if more else None
 
 
 def encode_cursor(*parts: int) -> str:
