@@ -33,6 +33,23 @@ def request_bytes(host: str, port: int, path: str, body: bytes, key: str | None)
     return head.encode() + b"\r\n" + body
 
 
+def get_bytes(host: str, port: int, path: str, key: str | None) -> bytes:
+    head = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+    if key:
+        head += f"Authorization: Bearer {key}\r\n"
+    return head.encode() + b"\r\n"
+
+
+async def sequential(host: str, port: int, payloads: list[bytes]) -> Result:
+    """Send ``payloads`` one after another on one keep-alive connection: the latency of each
+    request alone (for reads timed while other connections load the server)."""
+    result = Result()
+    started = time.perf_counter()
+    await _connection(host, port, list(reversed(payloads)), result, None)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 async def _read_response(reader: asyncio.StreamReader) -> int:
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
