@@ -637,3 +637,39 @@ def test_user_can_return_after_erasure(client: TestClient, tenant: Tenant) -> No
         {},
     )
     assert [e["event"] for e in timeline(client, tenant, new)] == ["@first_session"]
+
+
+def _refuse_whole(client: TestClient, tenant: Tenant, body: bytes) -> None:
+    response = client.post(
+        "/api/v1/track/batch",
+        headers={**tenant.write, "Content-Type": "application/json"},
+        content=body,
+    )
+    assert response.status_code == 400, response.text
+
+
+def test_erasure_finds_refused_requests_however_the_id_was_written(
+    client: TestClient, tenant: Tenant
+) -> None:
+    accented = identify(client, tenant.write, {"external_id": "José/1"})
+    numeric = identify(client, tenant.write, {"external_id": "12345"})
+    identify(client, tenant.write, {"external_id": "JOSÉ/1"})
+    erased = [
+        json.dumps({"events": "x", "external_id": "José/1"}).encode(),  # ASCII escapes
+        b'{"events": "x", "external_id": "Jos\\u00e9\\/1"}',  # and PHP's escaped slash
+        b'{"events": "x", "user_id": 12345}',  # a number
+        b'{"events": [{"user_id": 12345, "event": "a"',  # not JSON: cut short
+    ]
+    kept = [
+        b'{"events": "x", "external_id": "JOS\\u00c9/1"}',  # another user (case differs)
+        b'{"events": "x", "user_id": 123456}',
+        b'{"events": [{"user_id": 123456, "event": "a"',
+    ]
+    for body in erased + kept:
+        _refuse_whole(client, tenant, body)
+    assert {f["payload"] for f in failed(client, tenant)} == {b.decode() for b in erased + kept}
+
+    for person_id in (accented, numeric):
+        response = client.delete(f"/api/v1/people/{person_id}", headers=tenant.admin)
+        assert response.status_code == 200, response.text
+    assert {f["payload"] for f in failed(client, tenant)} == {b.decode() for b in kept}

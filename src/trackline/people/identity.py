@@ -119,17 +119,18 @@ def resolve(
     merging as the pairs say, in order."""
     users = {u for u, _ in pairs if u is not None}
     devices = {d for _, d in pairs if d is not None}
+    keys = identity_keys(workspace_id, users, devices)
     if conn.dialect.name == "postgresql":
+        # Hold the identities (shared: ingest processes do not wait for each other) so that
+        # erasure, which holds them exclusively, cannot delete a person between this read
+        # and the commit of the events stored for it.
+        dialect.lock_keys(conn, hold_keys(keys), shared=True)
         known = _read(conn, workspace_id, users, devices)
         settled = _settled(pairs, *known)
         if settled is not None:
             return Resolution(settled, [])
     # Serialise with the other writers that touch these identities, then read them again.
-    dialect.lock_keys(
-        conn,
-        [f"{workspace_id}\x1f{USER}\x1f{u}" for u in users]
-        + [f"{workspace_id}\x1f{DEVICE}\x1f{d}" for d in devices],
-    )
+    dialect.lock_keys(conn, keys)
     by_user, by_device, user_of = _read(conn, workspace_id, users, devices)
     resolver = _Resolver(conn, workspace_id, now_ms, by_user, by_device, user_of)
     people, new_devices = [], []
@@ -141,6 +142,30 @@ def resolve(
             new_devices.append((position, device))
     resolver.flush()
     return Resolution([resolver.final(p) for p in people], new_devices)
+
+
+def identity_keys(workspace_id: str, users: set[str], devices: set[str]) -> list[str]:
+    """The lock keys of identities: writers that create, link or merge them take these."""
+    return [f"{workspace_id}\x1f{USER}\x1f{u}" for u in users] + [
+        f"{workspace_id}\x1f{DEVICE}\x1f{d}" for d in devices
+    ]
+
+
+def hold_keys(keys: list[str]) -> list[str]:
+    """The keys that keep identities from being erased: ingest takes them shared, erasure
+    exclusive. Every transaction takes these before any ``identity_keys``, so the two kinds of
+    lock cannot deadlock each other."""
+    return [key + "\x1fhold" for key in keys]
+
+
+def lock_for_erasure(
+    conn: sa.Connection, workspace_id: str, users: set[str], devices: set[str]
+) -> None:
+    """Wait for every writer storing events for, or changing, these identities, and keep new
+    ones out until the erasing transaction ends."""
+    keys = identity_keys(workspace_id, users, devices)
+    dialect.lock_keys(conn, hold_keys(keys))
+    dialect.lock_keys(conn, keys)
 
 
 def _read(

@@ -78,6 +78,10 @@ def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
     live = store.resolve_id(conn, workspace_id=workspace_id, person_id=person_id)
     if live is None:
         raise NotFound(f"no person {person_id}")
+    users, devices = store.identities_of(conn, workspace_id=workspace_id, person_id=live)
+    identity.lock_for_erasure(conn, workspace_id, users, devices)
+    # Read again under the locks (PostgreSQL: a new statement sees what committed meanwhile,
+    # such as a device linked to the person); SQLite admits one writer at a time anyway.
     store.erase(conn, workspace_id=workspace_id, person_id=live)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
+from trackline.people import mentions
 from trackline.storage import dialect
 from trackline.storage.schema import (
     events,
@@ -222,18 +222,24 @@ def resolve_id(conn: sa.Connection, *, workspace_id: str, person_id: str) -> str
     return str(into) if into else None
 
 
+def identities_of(
+    conn: sa.Connection, *, workspace_id: str, person_id: str
+) -> tuple[set[str], set[str]]:
+    """A person's user ids and device ids."""
+    owned = conn.execute(
+        sa.select(identities.c.kind, identities.c.value).where(
+            identities.c.workspace_id == workspace_id, identities.c.person_id == person_id
+        )
+    ).all()
+    return {v for k, v in owned if k == USER}, {v for k, v in owned if k == DEVICE}
+
+
 def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
     """Delete a person and every trace of it: events, identities, groups, merge records, and
     the failed events that named one of its identities."""
     ws = workspace_id
-    owned = conn.execute(
-        sa.select(identities.c.kind, identities.c.value).where(
-            identities.c.workspace_id == ws, identities.c.person_id == person_id
-        )
-    ).all()
-    _erase_failures(
-        conn, ws, [v for k, v in owned if k == USER], [v for k, v in owned if k == DEVICE]
-    )
+    users, devices = identities_of(conn, workspace_id=ws, person_id=person_id)
+    _erase_failures(conn, ws, sorted(users), sorted(devices))
     for table, column in (
         (events, events.c.person_id),
         (identities, identities.c.person_id),
@@ -246,21 +252,30 @@ def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
 
 def _erase_failures(conn: sa.Connection, ws: str, users: list[str], devices: list[str]) -> None:
     """Failed events naming the person: by their identity columns, and whole refused requests
-    (which name no single identity) whose raw payload contains one of its ids as a JSON string."""
+    (which name no single identity) that mention one of its ids. Those are found by a
+    case-sensitive text search for every spelling of the ids, then checked one by one
+    (``mentions``), so an id sent as a number or with JSON escapes is found too."""
     fe = failed_events
     named = []
     if users:
         named.append(fe.c.external_id.in_(users))
     if devices:
         named.append(fe.c.device_id.in_(devices))
-    mentions = [
-        fe.c.payload.contains(orjson.dumps(value).decode(), autoescape=True)
-        for value in users + devices
-    ]
-    if mentions:
-        named.append(sa.and_(fe.c.item_index.is_(None), sa.or_(*mentions)))
-    if named:
-        conn.execute(fe.delete().where(fe.c.workspace_id == ws, sa.or_(*named)))
+    if not named:
+        return
+    conn.execute(fe.delete().where(fe.c.workspace_id == ws, sa.or_(*named)))
+    ids = users + devices
+    needles = sorted({text for value in ids for text in mentions.spellings(value)})
+    candidates = conn.execute(
+        sa.select(fe.c.id, fe.c.payload).where(
+            fe.c.workspace_id == ws,
+            fe.c.item_index.is_(None),
+            sa.or_(*(dialect.text_contains(conn, fe.c.payload, n) for n in needles)),
+        )
+    ).all()
+    doomed = [row.id for row in candidates if mentions.mentions(row.payload or "", ids)]
+    for chunk in dialect.chunks(doomed):
+        conn.execute(fe.delete().where(fe.c.workspace_id == ws, fe.c.id.in_(chunk)))
 
 
 def group_attributes(

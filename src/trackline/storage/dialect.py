@@ -89,19 +89,30 @@ def chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
 
-def lock_keys(conn: sa.Connection, keys: list[str]) -> None:
-    """Serialise concurrent writers that touch the same keys (identities) until commit.
+def lock_keys(conn: sa.Connection, keys: list[str], *, shared: bool = False) -> None:
+    """Serialise concurrent writers that touch the same keys (identities) until commit;
+    ``shared`` locks only exclude the exclusive ones.
 
     SQLite needs nothing: ``BEGIN IMMEDIATE`` already admits one writer at a time. PostgreSQL
     takes transaction-scoped advisory locks, in a fixed order so two writers cannot deadlock.
     """
     if conn.dialect.name != "postgresql" or not keys:
         return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     conn.execute(
         sa.text(
-            "SELECT pg_advisory_xact_lock(k) FROM"
+            f"SELECT {function}(k) FROM"
             " (SELECT DISTINCT hashtextextended(x, 0) AS k FROM unnest(CAST(:keys AS text[])) AS x)"
             " AS t ORDER BY k"
         ),
         {"keys": sorted(set(keys))},
     )
+
+
+def text_contains(
+    conn: sa.Connection, column: sa.ColumnElement[str], text: str
+) -> sa.ColumnElement[bool]:
+    """``column`` contains ``text``, case-sensitively and with no pattern characters (SQLite's
+    ``LIKE`` ignores case)."""
+    position = "instr" if conn.dialect.name == "sqlite" else "strpos"
+    return getattr(sa.func, position)(column, text) > 0
