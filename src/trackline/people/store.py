@@ -27,14 +27,12 @@ def find_identities(
 ) -> dict[str, str]:
     """``value -> person_id`` for the identities of one kind that exist."""
     found: dict[str, str] = {}
-    for part in dialect.chunks(sorted(set(values))):
-        if not part:
-            continue
+    for part in dialect.parts_of(conn, values):
         rows = conn.execute(
             sa.select(identities.c.value, identities.c.person_id).where(
                 identities.c.workspace_id == workspace_id,
                 identities.c.kind == kind,
-                identities.c.value.in_(part),
+                dialect.one_of(conn, identities.c.value, part),
             )
         )
         found.update({value: person for value, person in rows})
@@ -46,14 +44,12 @@ def users_of(
 ) -> dict[str, str]:
     """``person_id -> external_id`` for those of the persons that have one."""
     found: dict[str, str] = {}
-    for part in dialect.chunks(sorted(set(person_ids))):
-        if not part:
-            continue
+    for part in dialect.parts_of(conn, person_ids):
         rows = conn.execute(
             sa.select(identities.c.person_id, identities.c.value).where(
                 identities.c.workspace_id == workspace_id,
                 identities.c.kind == USER,
-                identities.c.person_id.in_(part),
+                dialect.one_of(conn, identities.c.person_id, part),
             )
         )
         found.update({person: value for person, value in rows})

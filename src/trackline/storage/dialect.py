@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -52,20 +54,39 @@ def insert_values(
     on SQLite one GIL release per statement instead of one per row as with ``executemany``.
     Values go to the driver as they are (JSON already serialised). Returns the rows inserted
     (those a ``DO NOTHING`` conflict clause skipped not counted)."""
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    if not rows:
+        return 0
+    postgres = conn.dialect.name == "postgresql"
+    # PostgreSQL: a raw cursor takes the statement with native ``$n`` placeholders as it is.
+    # psycopg's own ``%s`` statements are parsed anew on every call once they carry more than
+    # 50 parameters (about 1 ms for a commit's rows, more than PostgreSQL takes to run them).
+    cursor = psycopg.RawCursor(conn.connection.driver_connection) if postgres else None
     inserted = 0
     for start in range(0, len(rows), ROWS_PER_INSERT):
         part = rows[start : start + ROWS_PER_INSERT]
-        sql = _values_sql(table.name, columns, len(part), mark, conflict)
-        result = conn.exec_driver_sql(sql, tuple(value for row in part for value in row))
-        inserted += result.rowcount
+        sql = _values_sql(table.name, columns, len(part), conflict, postgres)
+        values = tuple(value for row in part for value in row)
+        if cursor is not None:
+            cursor.execute(sql, values)
+            inserted += cursor.rowcount
+        else:
+            inserted += conn.exec_driver_sql(sql, values).rowcount
+    if cursor is not None:
+        cursor.close()
     return inserted
 
 
 @functools.lru_cache(maxsize=256)
-def _values_sql(table: str, columns: tuple[str, ...], count: int, mark: str, tail: str) -> str:
-    one = "(" + ", ".join(mark for _ in columns) + ")"
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * count)} {tail}"
+def _values_sql(table: str, columns: tuple[str, ...], count: int, tail: str, numbered: bool) -> str:
+    width = len(columns)
+    if numbered:  # PostgreSQL's own $1, $2, ...
+        rows = [
+            "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")"
+            for r in range(count)
+        ]
+    else:
+        rows = ["(" + ", ".join("?" for _ in columns) + ")"] * count
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(rows)} {tail}"
 
 
 def counting_conflict(
@@ -87,6 +108,26 @@ def counting_conflict(
 def chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
     """Split bound-parameter lists so no statement exceeds a dialect's parameter limit."""
     return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
+
+
+def one_of(
+    conn: sa.Connection, column: sa.ColumnElement[Any], values: list[Any]
+) -> sa.ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, one parameter however
+    many values: psycopg parses a statement anew on every call once it has more than 50
+    parameters (milliseconds for a batch's identities)."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.literal(values, type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
+def parts_of(conn: sa.Connection, values: Iterable[Any]) -> list[list[Any]]:
+    """``values`` sorted and split for ``one_of``: SQLite binds each value as a parameter and
+    caps their number; PostgreSQL binds one array."""
+    ordered = sorted(set(values))
+    if not ordered:
+        return []
+    return [ordered] if conn.dialect.name == "postgresql" else chunks(ordered)
 
 
 def lock_keys(conn: sa.Connection, keys: list[str], *, shared: bool = False) -> None:
