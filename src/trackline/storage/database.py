@@ -60,7 +60,9 @@ class Database:
                 connect_args={"prepare_threshold": None, "options": "-c jit=off"},
                 **options,
             )
-            self.read_engine = self.write_engine
+            # Reads need no transaction: under READ COMMITTED every statement has its own
+            # snapshot anyway, and BEGIN and COMMIT would be two more round trips per read.
+            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
 
     def _sqlite_engine(self, begin: str, synchronous: str, options: dict[str, Any]) -> sa.Engine:
         engine = sa.create_engine(self.url, connect_args={"check_same_thread": False}, **options)
@@ -100,7 +102,9 @@ class Database:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sa.Connection]:
-        """A read-only transaction (a consistent snapshot)."""
+        """For reading only. SQLite: a transaction, so one snapshot for all its statements.
+        PostgreSQL: no transaction (``READ COMMITTED`` gives each statement its own snapshot
+        either way); a read that needs one snapshot puts it in one statement."""
         with translate_errors(), self.read_engine.begin() as conn:
             yield conn
 
