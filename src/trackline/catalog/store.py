@@ -65,7 +65,7 @@ def declarations(
 ) -> dict[str, dict[str, str]]:
     """``event -> {property: declared type}`` for the given event names that declare any."""
     found: dict[str, dict[str, str]] = {}
-    for part in dialect.parts_of(conn, events):
+    for part in dialect.parts_of(events):
         rows = conn.execute(
             sa.select(decl.c.event, decl.c.property, decl.c.type).where(
                 decl.c.workspace_id == workspace_id, dialect.one_of(conn, decl.c.event, part)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from trackline.errors import InvalidInput
+from trackline.people import store as people_store
 from trackline.storage.schema import events
 
 _NEWEST_FIRST = (events.c.timestamp.desc(), events.c.seq.desc())
@@ -66,13 +67,16 @@ def _json_page(dialect: str, page: sa.Subquery) -> sa.ColumnElement[str]:
     return sa.cast(sa.func.coalesce(sa.func.json_agg(ordered), empty), sa.Text)
 
 
-# Optional filters, in a fixed order; each binds the parameters named after it.
-_OPTIONAL = ("person_id", "device_id", "event", "since", "until", "cursor")
+# Optional filters, in a fixed order; each binds the parameters named after it. A person is
+# given by an id that may have been merged away (``person_id``) or by a user id (``user_id``),
+# and resolved in the same statement.
+_OPTIONAL = ("person_id", "user_id", "device_id", "event", "since", "until", "cursor")
 
 
 def _where(given: tuple[str, ...]) -> list[sa.ColumnElement[bool]]:
     conditions = {
-        "person_id": events.c.person_id == sa.bindparam("person_id"),
+        "person_id": events.c.person_id == people_store.live_id_sql(),
+        "user_id": events.c.person_id == people_store.user_person_sql(),
         "device_id": events.c.device_id == sa.bindparam("device_id"),
         "event": events.c.event == sa.bindparam("event"),
         "since": events.c.timestamp >= sa.bindparam("since"),
@@ -108,7 +112,8 @@ def _timeline_statement(dialect: str, given: tuple[str, ...]) -> sa.Select[Any]:
     where = _where(given)
     page = _page(where, paged=True)
     total = sa.select(sa.func.count()).select_from(events).where(*where).scalar_subquery()
-    return sa.select(_json_page(dialect, page), total).select_from(page)
+    live = people_store.live_id_sql()
+    return sa.select(_json_page(dialect, page), total, live).select_from(page)
 
 
 @functools.lru_cache(maxsize=256)
@@ -137,9 +142,9 @@ def person_events(
     until: int | None,
     limit: int,
     offset: int,
-) -> tuple[orjson.Fragment, int]:
+) -> tuple[orjson.Fragment, int] | None:
     """A page of one person's timeline (a JSON array) and the total count matching the
-    filters, in one statement."""
+    filters, in one statement; None when ``person_id`` names no person, live or merged."""
     params: dict[str, object] = {
         "workspace_id": workspace_id,
         "person_id": person_id,
@@ -150,15 +155,15 @@ def person_events(
         "offset": offset,
     }
     statement = _timeline_statement(conn.dialect.name, _given(params))
-    text, total = conn.execute(statement, params).one()
-    return orjson.Fragment(text), int(total)
+    text, total, live = conn.execute(statement, params).one()
+    return None if live is None else (orjson.Fragment(text), int(total))
 
 
 def recent_events(
     conn: sa.Connection,
     *,
     workspace_id: str,
-    person_id: str | None,
+    user_id: str | None,
     device_id: str | None,
     event: str | None,
     since: int | None,
@@ -167,10 +172,11 @@ def recent_events(
     cursor: str | None,
 ) -> tuple[orjson.Fragment, str | None]:
     """A page of the workspace's events (a JSON array), newest first, and the cursor of the
-    next page, in one statement."""
+    next page, in one statement. ``user_id``: the events of that user's person (none when
+    the user is unknown)."""
     params: dict[str, object] = {
         "workspace_id": workspace_id,
-        "person_id": person_id,
+        "user_id": user_id,
         "device_id": device_id,
         "event": event,
         "since": since,

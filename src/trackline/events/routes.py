@@ -8,7 +8,6 @@ from trackline.api import JSON, require, services
 from trackline.errors import NotFound
 from trackline.events import queries
 from trackline.ingest.values import parse_time
-from trackline.people import store as people_store
 from trackline.workspaces.auth import Principal
 
 router = APIRouter(tags=["events"])
@@ -35,22 +34,20 @@ def person_events(
     who: Principal = Depends(require("events:read")),
 ) -> JSON:
     """A person's events, newest first, with the total that match the filters."""
-    ws = who.workspace_id
-    with services(request).db.read() as conn:
-        live = people_store.resolve_id(conn, workspace_id=ws, person_id=person_id)
-        if live is None:
-            raise NotFound(f"no person {person_id}")
-        found, total = queries.person_events(
+    with services(request).db.read(one_statement=True) as conn:
+        page = queries.person_events(
             conn,
-            workspace_id=ws,
-            person_id=live,
+            workspace_id=who.workspace_id,
+            person_id=person_id,
             event=event,
             since=_time(since, "since"),
             until=_time(until, "until"),
             limit=limit,
             offset=offset,
         )
-    return JSON({"events": found, "total": total})
+    if page is None:
+        raise NotFound(f"no person {person_id}")
+    return JSON({"events": page[0], "total": page[1]})
 
 
 @router.get("/api/v1/events")
@@ -66,19 +63,11 @@ def recent_events(
     who: Principal = Depends(require("events:read")),
 ) -> JSON:
     """The workspace's recent events, newest first, with cursor paging."""
-    ws = who.workspace_id
-    with services(request).db.read() as conn:
-        person_id = None
-        if user_id is not None:
-            person_id = people_store.find_identities(
-                conn, workspace_id=ws, kind=people_store.USER, values=[user_id]
-            ).get(user_id)
-            if person_id is None:
-                return JSON({"events": [], "next_cursor": None})
+    with services(request).db.read(one_statement=True) as conn:
         found, next_cursor = queries.recent_events(
             conn,
-            workspace_id=ws,
-            person_id=person_id,
+            workspace_id=who.workspace_id,
+            user_id=user_id,
             device_id=device_id,
             event=event,
             since=_time(since, "since"),

@@ -27,7 +27,7 @@ def find_identities(
 ) -> dict[str, str]:
     """``value -> person_id`` for the identities of one kind that exist."""
     found: dict[str, str] = {}
-    for part in dialect.parts_of(conn, values):
+    for part in dialect.parts_of(values):
         rows = conn.execute(
             sa.select(identities.c.value, identities.c.person_id).where(
                 identities.c.workspace_id == workspace_id,
@@ -44,7 +44,7 @@ def users_of(
 ) -> dict[str, str]:
     """``person_id -> external_id`` for those of the persons that have one."""
     found: dict[str, str] = {}
-    for part in dialect.parts_of(conn, person_ids):
+    for part in dialect.parts_of(person_ids):
         rows = conn.execute(
             sa.select(identities.c.person_id, identities.c.value).where(
                 identities.c.workspace_id == workspace_id,
@@ -228,6 +228,30 @@ def identities_of(
         )
     ).all()
     return {v for k, v in owned if k == USER}, {v for k, v in owned if k == DEVICE}
+
+
+def live_id_sql() -> sa.ColumnElement[str]:
+    """``resolve_id`` as SQL over the bound parameters ``workspace_id`` and ``person_id`` (the
+    live person, or NULL), for reads that resolve the person in the statement that reads."""
+    ws, person_id = sa.bindparam("workspace_id"), sa.bindparam("person_id")
+    itself = sa.select(people.c.id).where(people.c.workspace_id == ws, people.c.id == person_id)
+    into = sa.select(person_merges.c.into_id).where(
+        person_merges.c.workspace_id == ws, person_merges.c.merged_id == person_id
+    )
+    return sa.func.coalesce(itself.scalar_subquery(), into.scalar_subquery())
+
+
+def user_person_sql() -> sa.ColumnElement[str]:
+    """The person of the user id bound as ``user_id`` (or NULL), as SQL."""
+    return (
+        sa.select(identities.c.person_id)
+        .where(
+            identities.c.workspace_id == sa.bindparam("workspace_id"),
+            identities.c.kind == USER,
+            identities.c.value == sa.bindparam("user_id"),
+        )
+        .scalar_subquery()
+    )
 
 
 def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:

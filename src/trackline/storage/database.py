@@ -48,6 +48,8 @@ class Database:
         if self.dialect == "sqlite":
             self.write_engine = self._sqlite_engine("BEGIN IMMEDIATE", sqlite_synchronous, options)
             self.read_engine = self._sqlite_engine("BEGIN", sqlite_synchronous, options)
+            # One-statement reads: no transaction (the driver's autocommit mode).
+            self.statement_engine = self._sqlite_engine(None, sqlite_synchronous, options)
         else:
             # No automatic server-side prepared statements: psycopg would prepare the dedup and
             # identity look-ups while the tables are still small, and PostgreSQL's generic plan
@@ -63,8 +65,11 @@ class Database:
             # Reads need no transaction: under READ COMMITTED every statement has its own
             # snapshot anyway, and BEGIN and COMMIT would be two more round trips per read.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
+            self.statement_engine = self.read_engine
 
-    def _sqlite_engine(self, begin: str, synchronous: str, options: dict[str, Any]) -> sa.Engine:
+    def _sqlite_engine(
+        self, begin: str | None, synchronous: str, options: dict[str, Any]
+    ) -> sa.Engine:
         engine = sa.create_engine(self.url, connect_args={"check_same_thread": False}, **options)
         # ``executemany`` of an INSERT becomes multi-row ``INSERT ... VALUES`` statements:
         # the driver releases the GIL once per statement instead of once per row, and each
@@ -88,9 +93,11 @@ class Database:
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
-        @sa_event.listens_for(engine, "begin")
-        def _begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql(begin)
+        if begin is not None:
+
+            @sa_event.listens_for(engine, "begin")
+            def _begin(conn: sa.Connection) -> None:
+                conn.exec_driver_sql(begin)
 
         return engine
 
@@ -101,11 +108,14 @@ class Database:
             yield conn
 
     @contextlib.contextmanager
-    def read(self) -> Iterator[sa.Connection]:
-        """For reading only. SQLite: a transaction, so one snapshot for all its statements.
-        PostgreSQL: no transaction (``READ COMMITTED`` gives each statement its own snapshot
-        either way); a read that needs one snapshot puts it in one statement."""
-        with translate_errors(), self.read_engine.begin() as conn:
+    def read(self, *, one_statement: bool = False) -> Iterator[sa.Connection]:
+        """For reading only. SQLite: a transaction, so one snapshot for all its statements
+        (``one_statement``: none, as one statement is its own snapshot; BEGIN and COMMIT are
+        two more driver calls, each a GIL hand-off). PostgreSQL: no transaction (``READ
+        COMMITTED`` gives each statement its own snapshot either way); a read that needs one
+        snapshot puts it in one statement."""
+        engine = self.statement_engine if one_statement else self.read_engine
+        with translate_errors(), engine.begin() as conn:
             yield conn
 
     def ping(self) -> bool:
@@ -140,8 +150,9 @@ class Database:
 
     def dispose(self) -> None:
         self.write_engine.dispose()
-        if self.read_engine is not self.write_engine:
+        if self.dialect == "sqlite":  # PostgreSQL's read engines share the write pool
             self.read_engine.dispose()
+            self.statement_engine.dispose()
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -113,21 +114,20 @@ def chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
 def one_of(
     conn: sa.Connection, column: sa.ColumnElement[Any], values: list[Any]
 ) -> sa.ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL ``column = ANY(array)``, one parameter however
-    many values: psycopg parses a statement anew on every call once it has more than 50
-    parameters (milliseconds for a batch's identities)."""
+    """``column IN (values)`` with one parameter however many values: ``= ANY(array)`` on
+    PostgreSQL, ``IN (SELECT value FROM json_each(json))`` on SQLite. A parameter per value
+    made psycopg parse the statement anew on every call (it caches only statements of up to
+    50 parameters) and SQLAlchemy expand the list on every call: milliseconds per commit."""
     if conn.dialect.name == "postgresql":
         return column == sa.any_(sa.literal(values, type_=postgresql.ARRAY(column.type)))
-    return column.in_(values)
+    listed = sa.func.json_each(sa.literal(orjson.dumps(values).decode())).table_valued("value")
+    return column.in_(sa.select(listed.c.value))
 
 
-def parts_of(conn: sa.Connection, values: Iterable[Any]) -> list[list[Any]]:
-    """``values`` sorted and split for ``one_of``: SQLite binds each value as a parameter and
-    caps their number; PostgreSQL binds one array."""
+def parts_of(values: Iterable[Any]) -> list[list[Any]]:
+    """``values`` sorted for ``one_of``, as one part (none when there are none)."""
     ordered = sorted(set(values))
-    if not ordered:
-        return []
-    return [ordered] if conn.dialect.name == "postgresql" else chunks(ordered)
+    return [ordered] if ordered else []
 
 
 def lock_keys(conn: sa.Connection, keys: list[str], *, shared: bool = False) -> None:
