@@ -18,7 +18,7 @@ from trackline.ids import EventIds
 from trackline.ingest.writer import Writer
 from trackline.settings import Settings
 from trackline.storage.database import Database
-from trackline.workspaces.auth import KeyCache, Principal, authenticate, secret_from_headers
+from trackline.workspaces.auth import KeyCache, Principal, authorize, secret_from_headers
 
 
 class JSON(Response):
@@ -48,9 +48,7 @@ def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency: the caller's key (Bearer), which must hold ``scope`` (or ``admin``)."""
 
     async def dependency(request: Request) -> Principal:
-        principal = await authenticate(services(request).keys, secret_from_headers(request))
-        principal.require(scope)
-        return principal
+        return await authorize(services(request).keys, secret_from_headers(request), scope)
 
     return dependency
 

@@ -148,7 +148,7 @@ def create(
     conn: sa.Connection, *, workspace_id: str, body: Any, limits: Limits, now_ms: int
 ) -> dict[str, Any]:
     """``POST /api/v1/event-definitions``: a definition before any event arrives."""
-    body = _object(body, allowed={"name", "description", "properties"})
+    body = values.check_object(body, allowed={"name", "description", "properties"})
     name = values.check_event_name(body.get("name"), limits=limits, field="name")
     if name.startswith("@"):
         raise InvalidInput(
@@ -174,7 +174,7 @@ def update(
     conn: sa.Connection, *, workspace_id: str, name: str, body: Any, limits: Limits, now_ms: int
 ) -> dict[str, Any]:
     """``PATCH /api/v1/event-definitions/{name}``: description and declared types."""
-    body = _object(body, allowed={"description", "properties"})
+    body = values.check_object(body, allowed={"description", "properties"})
     changes: dict[str, Any] = {"declared": True}
     if "description" in body:
         changes["description"] = _description(body["description"], field="description")
@@ -204,15 +204,6 @@ def _apply(
             description=description,
             now_ms=now_ms,
         )
-
-
-def _object(body: Any, *, allowed: set[str]) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object", code="invalid_request")
-    unknown = sorted(set(body) - allowed)
-    if unknown:
-        raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0], code="unknown_field")
-    return body
 
 
 def _description(value: Any, *, field: str) -> str | None:

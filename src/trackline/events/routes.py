@@ -16,7 +16,8 @@ SINCE = Query(None, description="Only events at or after this time (ISO 8601 or 
 UNTIL = Query(None, description="Only events before this time (ISO 8601 or Unix ms).")
 
 
-def _time(value: str | None, field: str) -> int | None:
+def query_time(value: str | None, field: str) -> int | None:
+    """A ``since``/``until`` query value (ISO 8601 or Unix ms) as ms; shared by read routes."""
     if value is None:
         return None
     return parse_time(int(value) if value.isdigit() else value, field=field)
@@ -40,8 +41,8 @@ def person_events(
             workspace_id=who.workspace_id,
             person_id=person_id,
             event=event,
-            since=_time(since, "since"),
-            until=_time(until, "until"),
+            since=query_time(since, "since"),
+            until=query_time(until, "until"),
             limit=limit,
             offset=offset,
         )
@@ -70,8 +71,8 @@ def recent_events(
             user_id=user_id,
             device_id=device_id,
             event=event,
-            since=_time(since, "since"),
-            until=_time(until, "until"),
+            since=query_time(since, "since"),
+            until=query_time(until, "until"),
             limit=limit,
             cursor=cursor,
         )

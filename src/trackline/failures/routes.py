@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request
 
 from trackline.api import JSON, require, services
-from trackline.events.routes import SINCE, UNTIL, _time
+from trackline.events.routes import SINCE, UNTIL, query_time
 from trackline.failures import replay
 from trackline.failures.queries import list_failed
 from trackline.ingest.body import parse_json, read_body
@@ -30,8 +30,8 @@ def failed_events(
             conn,
             workspace_id=who.workspace_id,
             code=code,
-            since=_time(since, "since"),
-            until=_time(until, "until"),
+            since=query_time(since, "since"),
+            until=query_time(until, "until"),
             limit=limit,
             cursor=cursor,
         )

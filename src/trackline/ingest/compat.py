@@ -12,7 +12,7 @@ from trackline.ingest.body import Body, read_body
 from trackline.ingest.formats import flarelane, segment
 from trackline.ingest.pipeline import Origin
 from trackline.ingest.service import Parser, ingest
-from trackline.workspaces.auth import Principal, authenticate, secret_from_headers
+from trackline.workspaces.auth import Principal, authorize, secret_from_headers
 
 router = APIRouter(tags=["compatibility"])
 
@@ -66,9 +66,7 @@ async def _segment_principal(request: Request, body: Body) -> Principal:
             data = None
         if isinstance(data, dict) and isinstance(data.get("writeKey"), str):
             secret = data["writeKey"]
-    principal = await authenticate(services(request).keys, secret)
-    principal.require("events:write")
-    return principal
+    return await authorize(services(request).keys, secret, "events:write")
 
 
 async def _segment(request: Request, parse: Parser, source: str, *, single: bool) -> JSON:

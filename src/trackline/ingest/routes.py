@@ -12,7 +12,7 @@ from trackline.ingest.body import read_body
 from trackline.ingest.formats import native
 from trackline.ingest.pipeline import Origin
 from trackline.ingest.service import ingest
-from trackline.workspaces.auth import authenticate, secret_from_headers
+from trackline.workspaces.auth import authorize, secret_from_headers
 
 router = APIRouter(tags=["track"])
 
@@ -44,8 +44,7 @@ def _body_doc(schema: dict[str, object]) -> dict[str, object]:
 
 async def handle_track(svc: Services, request: Request) -> dict[str, Any]:
     """``POST /api/v1/track``: one event; 200 once it is committed."""
-    who = await authenticate(svc.keys, secret_from_headers(request))
-    who.require("events:write")
+    who = await authorize(svc.keys, secret_from_headers(request), "events:write")
     body = await read_body(request, limit=svc.settings.limits.request_bytes)
     origin = Origin(who.workspace_id, who.key_id, "api/v1/track")
     outcome = await ingest(svc, origin=origin, body=body, parse=native.parse_track)
@@ -57,8 +56,7 @@ async def handle_track(svc: Services, request: Request) -> dict[str, Any]:
 
 async def handle_batch(svc: Services, request: Request) -> dict[str, Any]:
     """``POST /api/v1/track/batch``: valid events stored, invalid ones reported by index."""
-    who = await authenticate(svc.keys, secret_from_headers(request))
-    who.require("events:write")
+    who = await authorize(svc.keys, secret_from_headers(request), "events:write")
     body = await read_body(request, limit=svc.settings.limits.request_bytes)
     origin = Origin(who.workspace_id, who.key_id, "api/v1/track/batch")
     outcome = await ingest(svc, origin=origin, body=body, parse=native.parse_batch)

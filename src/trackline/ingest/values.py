@@ -43,6 +43,16 @@ def bad(code: str, message: str, field: str | None) -> InvalidInput:
     return InvalidInput(message, field=field, code=code)
 
 
+def check_object(body: Any, *, allowed: set[str] | frozenset[str]) -> dict[str, Any]:
+    """A request body that must be a JSON object with only ``allowed`` fields."""
+    if not isinstance(body, dict):
+        raise bad("invalid_request", "the body must be a JSON object", None)
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise bad("unknown_field", f"unknown field {unknown[0]!r}", unknown[0])
+    return body
+
+
 def check_event_name(name: Any, *, limits: Limits, field: str = "event") -> str:
     """An event name: a string of 1..N characters, no control characters, ``@`` reserved."""
     if (  # the common case, decided without the checks below

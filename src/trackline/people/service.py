@@ -22,11 +22,7 @@ IDENTIFY_FIELDS = frozenset(
 
 def parse_identify(body: Any, *, limits: Limits) -> tuple[str | None, str | None, dict[str, Any]]:
     """``POST /api/v1/identify``: identity fields (spec 3.2) and ``attributes`` (or ``traits``)."""
-    if not isinstance(body, dict):
-        raise values.bad("invalid_request", "the body must be a JSON object", None)
-    unknown = sorted(set(body) - IDENTIFY_FIELDS)
-    if unknown:
-        raise values.bad("unknown_field", f"unknown field {unknown[0]!r}", unknown[0])
+    body = values.check_object(body, allowed=IDENTIFY_FIELDS)
     (user, user_field), (device, device_field) = pick(body, "external_id"), pick(body, "device_id")
     user = values.check_identity(user, limits=limits, field=user_field)
     device = values.check_identity(device, limits=limits, field=device_field)
@@ -75,9 +71,7 @@ def identify(
 
 def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
     """Right to erasure: the person, its identities, its events; 404 when unknown here."""
-    live = store.resolve_id(conn, workspace_id=workspace_id, person_id=person_id)
-    if live is None:
-        raise NotFound(f"no person {person_id}")
+    live = _live(conn, workspace_id=workspace_id, person_id=person_id)
     users, devices = store.identities_of(conn, workspace_id=workspace_id, person_id=live)
     identity.lock_for_erasure(conn, workspace_id, users, devices)
     # Read again under the locks (PostgreSQL: a new statement sees what committed meanwhile,
@@ -86,11 +80,20 @@ def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
 
 
 def get_person(conn: sa.Connection, *, workspace_id: str, person_id: str) -> dict[str, Any]:
-    live = store.resolve_id(conn, workspace_id=workspace_id, person_id=person_id)
-    person = queries.person(conn, workspace_id=workspace_id, person_id=live) if live else None
+    live = _live(conn, workspace_id=workspace_id, person_id=person_id)
+    person = queries.person(conn, workspace_id=workspace_id, person_id=live)
     if person is None:
         raise NotFound(f"no person {person_id}")
     return person
+
+
+def _live(conn: sa.Connection, *, workspace_id: str, person_id: str) -> str:
+    """The live person for ``person_id`` (itself or the one it was merged into); 404 when
+    it names no person of the workspace."""
+    live = store.resolve_id(conn, workspace_id=workspace_id, person_id=person_id)
+    if live is None:
+        raise NotFound(f"no person {person_id}")
+    return live
 
 
 def find_people(

@@ -75,6 +75,13 @@ def secret_from_headers(request: Request, *, allow_basic: bool = False) -> str |
     return None
 
 
+async def authorize(cache: KeyCache, secret: str | None, scope: str) -> Principal:
+    """The caller of ``secret``, who must hold ``scope`` (or ``admin``)."""
+    principal = await authenticate(cache, secret)
+    principal.require(scope)
+    return principal
+
+
 async def authenticate(cache: KeyCache, secret: str | None) -> Principal:
     if not secret:
         raise Unauthorized("missing API key: send Authorization: Bearer <key>", code="missing_key")
