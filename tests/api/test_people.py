@@ -664,6 +664,7 @@ def test_erasure_finds_refused_requests_however_the_id_was_written(
         b'{"events": "x", "external_id": "JOS\\u00c9/1"}',  # another user (case differs)
         b'{"events": "x", "user_id": 123456}',
         b'{"events": [{"user_id": 123456, "event": "a"',
+        b'{"events": "x", "external_id": "someone", "properties": {"qty": 12345}}',  # not an id
     ]
     for body in erased + kept:
         _refuse_whole(client, tenant, body)

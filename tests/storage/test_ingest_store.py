@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
+from trackline.errors import Unavailable
 from trackline.ids import EventIds
 from trackline.ingest import store
 from trackline.ingest.model import CanonicalEvent
@@ -118,3 +120,25 @@ def test_a_message_id_stored_meanwhile_answers_with_the_stored_event(db: Databas
         stored = {r.message_id: r.id for r in _stored(db)}
         assert all(stored[e.message_id] == a for e, a in zip(items, answers, strict=True))
     assert len(stored) == 1 + 1 + 69
+
+
+def test_connection_lost_during_a_raw_insert_is_unavailable(db: Database) -> None:
+    """PostgreSQL's many-row inserts and COPY go through a driver cursor; losing the
+    connection there must look like losing it anywhere else: 503, connection invalidated."""
+    if db.dialect != "postgresql":
+        pytest.skip("a PostgreSQL connection is killed from another session")
+    _setup(db)
+    raised: list[Exception] = []
+    with pytest.raises(Unavailable), db.write() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with db.write_engine.connect() as killer:
+            killer.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+        try:
+            store.insert_events(conn, _rows("lost", 3, message_ids=True))
+        except Exception as exc:
+            raised.append(exc)
+            raise
+    (lost,) = raised
+    assert isinstance(lost, sa.exc.OperationalError) and lost.connection_invalidated
+    with db.read() as conn:  # the pool hands out a working connection again
+        assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one() == 0

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from trackline.people.mentions import mentions, spellings
+from trackline.people.mentions import mentions, number_spellings, spellings
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,13 @@ from trackline.people.mentions import mentions, spellings
         ('{"user_id": 12345, "event": ', ["12345"], True),
         ('{"user_id": 123456, "event": ', ["12345"], False),
         ('{"external_id": "Jos\\u00e9", "event": ', ["José"], True),
+        ('{"events": "x", "properties": {"qty": 5}}', ["5"], False),  # a number, not an id
+        ('{"events": [{"anonymousId": 5}]}', ["5"], True),
+        ('{"events": [{"qty": 5, "event": ', ["5"], False),  # cut short
+        ('{"events": [{"subjectId" : 5, "event": ', ["5"], True),
+        ('{"events": "x", "external_id": "a\\u0026b"}', ["a&b"], True),  # Go's escapes
+        ('{"external_id": "a\\u0026b", "event": ', ["a&b"], True),
+        ('{"external_id": "Jos\\u00E9", "event": ', ["José"], True),  # upper-case hex
         ("not json at all, user_1", ["user_1"], False),  # no quoted id in free text
         ("", ["user_1"], False),
     ],
@@ -36,5 +43,15 @@ def test_mentions(payload: str, values: list[str], expected: bool) -> None:
 
 
 def test_every_spelling_is_searched() -> None:
-    assert spellings("José/x") == {"José/x", "Jos\\u00e9/x", "José\\/x", "Jos\\u00e9\\/x"}
-    assert spellings('a"b') == {'a"b', 'a\\"b'}
+    assert spellings("José/x") == {
+        "José/x",
+        "Jos\\u00e9/x",
+        "Jos\\u00E9/x",
+        "José\\/x",
+        "Jos\\u00e9\\/x",
+        "Jos\\u00E9\\/x",
+    }
+    assert spellings('a"b') == {'a\\"b'}
+    assert spellings("a&b") == {"a&b", "a\\u0026b"}
+    assert number_spellings("42") == {":42", ": 42"}
+    assert number_spellings("user_42") == set()

@@ -84,8 +84,9 @@ def _copy_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
         with conn.begin_nested():
             _copy(conn, "events", values)
         return len(values)
-    except psycopg.errors.UniqueViolation:
-        pass
+    except sa.exc.IntegrityError as exc:
+        if not isinstance(exc.orig, psycopg.errors.UniqueViolation):
+            raise
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS events_staging ON COMMIT DELETE ROWS"
         f" AS SELECT {_NAMES} FROM events WITH NO DATA"
@@ -102,7 +103,9 @@ def _copy_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
 
 
 def _copy(conn: sa.Connection, table: str, values: list[tuple[Any, ...]]) -> None:
-    driver = conn.connection.driver_connection
-    with driver.cursor() as cursor, cursor.copy(f"COPY {table} ({_NAMES}) FROM STDIN") as copy:
+    with (
+        dialect.driver_cursor(conn) as cursor,
+        cursor.copy(f"COPY {table} ({_NAMES}) FROM STDIN") as copy,
+    ):
         for row in values:
             copy.write_row(row)

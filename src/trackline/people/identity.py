@@ -119,12 +119,9 @@ def resolve(
     merging as the pairs say, in order."""
     users = {u for u, _ in pairs if u is not None}
     devices = {d for _, d in pairs if d is not None}
-    keys = identity_keys(workspace_id, users, devices)
+    keys = _identity_keys(workspace_id, users, devices)
     if conn.dialect.name == "postgresql":
-        # Hold the identities (shared: ingest processes do not wait for each other) so that
-        # erasure, which holds them exclusively, cannot delete a person between this read
-        # and the commit of the events stored for it.
-        dialect.lock_keys(conn, hold_keys(keys), shared=True)
+        hold_against_erasure(conn, workspace_id)
         known = _read(conn, workspace_id, users, devices)
         settled = _settled(pairs, *known)
         if settled is not None:
@@ -144,28 +141,30 @@ def resolve(
     return Resolution([resolver.final(p) for p in people], new_devices)
 
 
-def identity_keys(workspace_id: str, users: set[str], devices: set[str]) -> list[str]:
+def _identity_keys(workspace_id: str, users: set[str], devices: set[str]) -> list[str]:
     """The lock keys of identities: writers that create, link or merge them take these."""
     return [f"{workspace_id}\x1f{USER}\x1f{u}" for u in users] + [
         f"{workspace_id}\x1f{DEVICE}\x1f{d}" for d in devices
     ]
 
 
-def hold_keys(keys: list[str]) -> list[str]:
-    """The keys that keep identities from being erased: ingest takes them shared, erasure
-    exclusive. Every transaction takes these before any ``identity_keys``, so the two kinds of
-    lock cannot deadlock each other."""
-    return [key + "\x1fhold" for key in keys]
+def hold_against_erasure(conn: sa.Connection, workspace_id: str) -> None:
+    """Keep erasure out of the workspace until this transaction ends (PostgreSQL; SQLite
+    admits one writer at a time). Shared, so writers do not wait for each other; taken before
+    any identity lock of the workspace (and again, at no cost, by later resolutions in the
+    same transaction), so it cannot deadlock with them."""
+    dialect.lock_keys(conn, [_erasure_key(workspace_id)], shared=True)
 
 
-def lock_for_erasure(
-    conn: sa.Connection, workspace_id: str, users: set[str], devices: set[str]
-) -> None:
-    """Wait for every writer storing events for, or changing, these identities, and keep new
-    ones out until the erasing transaction ends."""
-    keys = identity_keys(workspace_id, users, devices)
-    dialect.lock_keys(conn, hold_keys(keys))
-    dialect.lock_keys(conn, keys)
+def exclude_for_erasure(conn: sa.Connection, workspace_id: str) -> None:
+    """Wait for every writer of the workspace's identities and events to commit, and keep new
+    ones out until the erasing transaction ends: nothing can then be stored for, linked to or
+    merged into the person being erased. Erasure takes it first, holding no other lock."""
+    dialect.lock_keys(conn, [_erasure_key(workspace_id)])
+
+
+def _erasure_key(workspace_id: str) -> str:
+    return f"{workspace_id}\x1ferasure"
 
 
 def _read(

@@ -71,11 +71,11 @@ def identify(
 
 def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
     """Right to erasure: the person, its identities, its events; 404 when unknown here."""
+    # First wait for the workspace's writers and keep new ones out, then read: the person's
+    # merges, identities and events are then final (PostgreSQL, where each statement sees
+    # what committed before it; SQLite admits one writer at a time anyway).
+    identity.exclude_for_erasure(conn, workspace_id)
     live = _live(conn, workspace_id=workspace_id, person_id=person_id)
-    users, devices = store.identities_of(conn, workspace_id=workspace_id, person_id=live)
-    identity.lock_for_erasure(conn, workspace_id, users, devices)
-    # Read again under the locks (PostgreSQL: a new statement sees what committed meanwhile,
-    # such as a device linked to the person); SQLite admits one writer at a time anyway.
     store.erase(conn, workspace_id=workspace_id, person_id=live)
 
 

@@ -273,8 +273,9 @@ def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
 def _erase_failures(conn: sa.Connection, ws: str, users: list[str], devices: list[str]) -> None:
     """Failed events naming the person: by their identity columns, and whole refused requests
     (which name no single identity) that mention one of its ids. Those are found by a
-    case-sensitive text search for every spelling of the ids, then checked one by one
-    (``mentions``), so an id sent as a number or with JSON escapes is found too."""
+    case-sensitive text search for the ids' spellings (a quote, then the string's inside; or
+    a colon, then the number), then checked one by one (``mentions``), so an id sent as a
+    number or with JSON escapes is found too."""
     fe = failed_events
     named = []
     if users:
@@ -285,16 +286,21 @@ def _erase_failures(conn: sa.Connection, ws: str, users: list[str], devices: lis
         return
     conn.execute(fe.delete().where(fe.c.workspace_id == ws, sa.or_(*named)))
     ids = users + devices
-    needles = sorted({text for value in ids for text in mentions.spellings(value)})
-    candidates = conn.execute(
-        sa.select(fe.c.id, fe.c.payload).where(
-            fe.c.workspace_id == ws,
-            fe.c.item_index.is_(None),
-            sa.or_(*(dialect.text_contains(conn, fe.c.payload, n) for n in needles)),
+    needles = sorted(
+        {f'"{text}' for value in ids for text in mentions.spellings(value)}
+        | {text for value in ids for text in mentions.number_spellings(value)}
+    )
+    doomed: set[str] = set()
+    for part in dialect.chunks(needles, 200):
+        candidates = conn.execute(
+            sa.select(fe.c.id, fe.c.payload).where(
+                fe.c.workspace_id == ws,
+                fe.c.item_index.is_(None),
+                sa.or_(*(dialect.text_contains(conn, fe.c.payload, n) for n in part)),
+            )
         )
-    ).all()
-    doomed = [row.id for row in candidates if mentions.mentions(row.payload or "", ids)]
-    for chunk in dialect.chunks(doomed):
+        doomed |= {row.id for row in candidates if mentions.mentions(row.payload or "", ids)}
+    for chunk in dialect.chunks(sorted(doomed)):
         conn.execute(fe.delete().where(fe.c.workspace_id == ws, fe.c.id.in_(chunk)))
 
 

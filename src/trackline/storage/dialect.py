@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
 import psycopg
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -61,20 +63,39 @@ def insert_values(
     # PostgreSQL: a raw cursor takes the statement with native ``$n`` placeholders as it is.
     # psycopg's own ``%s`` statements are parsed anew on every call once they carry more than
     # 50 parameters (about 1 ms for a commit's rows, more than PostgreSQL takes to run them).
-    cursor = psycopg.RawCursor(conn.connection.driver_connection) if postgres else None
     inserted = 0
-    for start in range(0, len(rows), ROWS_PER_INSERT):
-        part = rows[start : start + ROWS_PER_INSERT]
-        sql = _values_sql(table.name, columns, len(part), conflict, postgres)
-        values = tuple(value for row in part for value in row)
-        if cursor is not None:
-            cursor.execute(sql, values)
-            inserted += cursor.rowcount
-        else:
-            inserted += conn.exec_driver_sql(sql, values).rowcount
-    if cursor is not None:
-        cursor.close()
+    with contextlib.ExitStack() as stack:
+        cursor = stack.enter_context(driver_cursor(conn, raw=True)) if postgres else None
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            part = rows[start : start + ROWS_PER_INSERT]
+            sql = _values_sql(table.name, columns, len(part), conflict, postgres)
+            values = tuple(value for row in part for value in row)
+            if cursor is not None:
+                cursor.execute(sql, values)
+                inserted += cursor.rowcount
+            else:
+                inserted += conn.exec_driver_sql(sql, values).rowcount
     return inserted
+
+
+@contextlib.contextmanager
+def driver_cursor(conn: sa.Connection, *, raw: bool = False) -> Iterator[Any]:
+    """A psycopg cursor on the connection's transaction (``raw``: PostgreSQL's ``$n``
+    placeholders), for what SQLAlchemy cannot send as cheaply (``COPY``, many-row inserts).
+    Its errors leave as SQLAlchemy's, as every other statement's do, and a connection lost on
+    the way is invalidated, so callers see a lost database the same way whichever path
+    lost it."""
+    driver = conn.connection.driver_connection
+    try:
+        with psycopg.RawCursor(driver) if raw else driver.cursor() as cursor:
+            yield cursor
+    except psycopg.Error as exc:
+        lost = bool(driver.closed)
+        if lost:
+            conn.invalidate()
+        raise sa_exc.DBAPIError.instance(
+            None, None, exc, psycopg.Error, connection_invalidated=lost
+        ) from exc
 
 
 @functools.lru_cache(maxsize=256)
