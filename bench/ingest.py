@@ -361,7 +361,15 @@ def reads(server: Server, url: str, stored: int, users: int, batch_rate: float) 
     }
 
 
+def quiet() -> None:
+    """Let the previous phase's writes reach the disk (the kernel's writeback of a gigabyte of
+    SQLite files and WAL otherwise runs during the next measurement)."""
+    os.sync()
+    time.sleep(2)
+
+
 def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> dict[str, object]:
+    quiet()
     workers = args.pg_workers if kind == "postgresql" else 1
     url = fresh(kind, workdir, args.postgres_url, "server")
     server = trackline(url, workdir, workers)
@@ -396,6 +404,7 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> dict[s
         server.stop()
         drop(kind, url, args.postgres_url)
     ceiling_url = fresh(kind, workdir, args.postgres_url, "ceiling")
+    quiet()
     try:
         persons = [str(uuid.uuid4()) for _ in range(args.users)]
         rows = raw_rows("c", args.batches * 100, args.users, persons, "ws_bench")
