@@ -174,7 +174,14 @@ def typed_properties(
     for name, value in props.items():  # a plain loop: this runs for every property received
         if not _name_ok(name, longest):
             check_property_name(name, limits=limits, field=f"{field}.{name}")
-        if value.__class__ is not str and isinstance(value, list | dict):
+        cls = value.__class__  # values parsed from JSON: exact types
+        if cls is str and not value[:1].isdigit():  # the common cases first (as ``kind_of``)
+            kinds.append((name, "string"))
+            continue
+        if cls is float or cls is int:
+            kinds.append((name, "number"))
+            continue
+        if isinstance(value, list | dict):
             if isinstance(value, list):
                 check_value(value, field=f"{field}.{name}")
             deepest = max(deepest, depth(value))
