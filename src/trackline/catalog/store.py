@@ -65,14 +65,16 @@ def declarations(
 ) -> dict[str, dict[str, str]]:
     """``event -> {property: declared type}`` for the given event names that declare any."""
     found: dict[str, dict[str, str]] = {}
-    for part in dialect.parts_of(events):
-        rows = conn.execute(
-            sa.select(decl.c.event, decl.c.property, decl.c.type).where(
-                decl.c.workspace_id == workspace_id, dialect.one_of(conn, decl.c.event, part)
-            )
+    wanted = sorted(set(events))
+    if not wanted:
+        return found
+    rows = conn.execute(
+        sa.select(decl.c.event, decl.c.property, decl.c.type).where(
+            decl.c.workspace_id == workspace_id, dialect.one_of(conn, decl.c.event, wanted)
         )
-        for event, prop, kind in rows:
-            found.setdefault(event, {})[prop] = kind
+    )
+    for event, prop, kind in rows:
+        found.setdefault(event, {})[prop] = kind
     return found
 
 

@@ -70,7 +70,7 @@ def _json_page(dialect: str, page: sa.Subquery) -> sa.ColumnElement[str]:
 # Optional filters, in a fixed order; each binds the parameters named after it. A person is
 # given by an id that may have been merged away (``person_id``) or by a user id (``user_id``),
 # and resolved in the same statement.
-_OPTIONAL = ("person_id", "user_id", "device_id", "event", "since", "until", "cursor")
+_OPTIONAL = ("person_id", "user_id", "device_id", "event", "since", "until", "cursor_ts")
 
 
 def _where(given: tuple[str, ...]) -> list[sa.ColumnElement[bool]]:
@@ -81,7 +81,7 @@ def _where(given: tuple[str, ...]) -> list[sa.ColumnElement[bool]]:
         "event": events.c.event == sa.bindparam("event"),
         "since": events.c.timestamp >= sa.bindparam("since"),
         "until": events.c.timestamp < sa.bindparam("until"),
-        "cursor": sa.tuple_(events.c.timestamp, events.c.seq)
+        "cursor_ts": sa.tuple_(events.c.timestamp, events.c.seq)
         < sa.tuple_(
             sa.bindparam("cursor_ts", type_=sa.BigInteger),
             sa.bindparam("cursor_seq", type_=sa.BigInteger),
@@ -185,7 +185,6 @@ def recent_events(
         "last_offset": limit - 1,
     }
     if cursor is not None:
-        params["cursor"] = True
         params["cursor_ts"], params["cursor_seq"] = decode_cursor(cursor)
     statement = _recent_statement(conn.dialect.name, _given(params))
     text, last_ts, last_seq, more = conn.execute(statement, params).one()

@@ -86,11 +86,17 @@ def check_event_name(name: Any, *, limits: Limits, field: str = "event") -> str:
     return name
 
 
+def plain_id(value: Any, limits: Limits) -> bool:
+    """The common case of an id, accepted as it is: a printable string of allowed length.
+    Anything else, valid or not, takes ``check_identity``'s full checks."""
+    return (
+        value.__class__ is str and 0 < len(value) <= limits.identity_chars and value.isprintable()
+    )
+
+
 def check_identity(value: Any, *, limits: Limits, field: str) -> str | None:
     """A user, device, message or group id: a non-empty string (an integer is taken as text)."""
-    if (  # the common case; anything else, printable or not, gets the full checks below
-        value.__class__ is str and 0 < len(value) <= limits.identity_chars and value.isprintable()
-    ):
+    if plain_id(value, limits):
         return value
     if value is None:
         return None

@@ -119,7 +119,6 @@ def resolve(
     merging as the pairs say, in order."""
     users = {u for u, _ in pairs if u is not None}
     devices = {d for _, d in pairs if d is not None}
-    keys = _identity_keys(workspace_id, users, devices)
     if conn.dialect.name == "postgresql":
         hold_against_erasure(conn, workspace_id)
         known = _read(conn, workspace_id, users, devices)
@@ -127,7 +126,7 @@ def resolve(
         if settled is not None:
             return Resolution(settled, [])
     # Serialise with the other writers that touch these identities, then read them again.
-    dialect.lock_keys(conn, keys)
+    dialect.lock_keys(conn, _identity_keys(workspace_id, users, devices))
     by_user, by_device, user_of = _read(conn, workspace_id, users, devices)
     resolver = _Resolver(conn, workspace_id, now_ms, by_user, by_device, user_of)
     people, new_devices = [], []

@@ -26,34 +26,34 @@ def find_identities(
     conn: sa.Connection, *, workspace_id: str, kind: str, values: Iterable[str]
 ) -> dict[str, str]:
     """``value -> person_id`` for the identities of one kind that exist."""
-    found: dict[str, str] = {}
-    for part in dialect.parts_of(values):
-        rows = conn.execute(
-            sa.select(identities.c.value, identities.c.person_id).where(
-                identities.c.workspace_id == workspace_id,
-                identities.c.kind == kind,
-                dialect.one_of(conn, identities.c.value, part),
-            )
+    wanted = sorted(set(values))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        sa.select(identities.c.value, identities.c.person_id).where(
+            identities.c.workspace_id == workspace_id,
+            identities.c.kind == kind,
+            dialect.one_of(conn, identities.c.value, wanted),
         )
-        found.update({value: person for value, person in rows})
-    return found
+    )
+    return {value: person for value, person in rows}
 
 
 def users_of(
     conn: sa.Connection, *, workspace_id: str, person_ids: Iterable[str]
 ) -> dict[str, str]:
     """``person_id -> external_id`` for those of the persons that have one."""
-    found: dict[str, str] = {}
-    for part in dialect.parts_of(person_ids):
-        rows = conn.execute(
-            sa.select(identities.c.person_id, identities.c.value).where(
-                identities.c.workspace_id == workspace_id,
-                identities.c.kind == USER,
-                dialect.one_of(conn, identities.c.person_id, part),
-            )
+    wanted = sorted(set(person_ids))
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        sa.select(identities.c.person_id, identities.c.value).where(
+            identities.c.workspace_id == workspace_id,
+            identities.c.kind == USER,
+            dialect.one_of(conn, identities.c.person_id, wanted),
         )
-        found.update({person: value for person, value in rows})
-    return found
+    )
+    return {person: value for person, value in rows}
 
 
 def insert_people(conn: sa.Connection, *, workspace_id: str, ids: list[str], now_ms: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -143,12 +143,6 @@ def one_of(
         return column == sa.any_(sa.literal(values, type_=postgresql.ARRAY(column.type)))
     listed = sa.func.json_each(sa.literal(orjson.dumps(values).decode())).table_valued("value")
     return column.in_(sa.select(listed.c.value))
-
-
-def parts_of(values: Iterable[Any]) -> list[list[Any]]:
-    """``values`` sorted for ``one_of``, as one part (none when there are none)."""
-    ordered = sorted(set(values))
-    return [ordered] if ordered else []
 
 
 def lock_keys(conn: sa.Connection, keys: list[str], *, shared: bool = False) -> None:

@@ -121,7 +121,7 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
 def _identity(value: Any, limits: Limits, at: Callable[[str], str], meaning: str) -> str | None:
     """``values.check_identity``, with the field path built only when the value needs the
     full checks (absent, or not a plain printable string)."""
-    if value.__class__ is str and 0 < len(value) <= limits.identity_chars and value.isprintable():
+    if values.plain_id(value, limits):
         return value
     return values.check_identity(value, limits=limits, field=at(meaning))
 
