@@ -26,34 +26,37 @@ def find_identities(
     conn: sa.Connection, *, workspace_id: str, kind: str, values: Iterable[str]
 ) -> dict[str, str]:
     """``value -> person_id`` for the identities of one kind that exist."""
-    wanted = sorted(set(values))
-    if not wanted:
-        return {}
-    rows = conn.execute(
-        sa.select(identities.c.value, identities.c.person_id).where(
-            identities.c.workspace_id == workspace_id,
-            identities.c.kind == kind,
-            dialect.one_of(conn, identities.c.value, wanted),
-        )
-    )
-    return {value: person for value, person in rows}
+    return _identity_map(conn, workspace_id, kind, identities.c.value, values)
 
 
 def users_of(
     conn: sa.Connection, *, workspace_id: str, person_ids: Iterable[str]
 ) -> dict[str, str]:
     """``person_id -> external_id`` for those of the persons that have one."""
-    wanted = sorted(set(person_ids))
-    if not wanted:
+    return _identity_map(conn, workspace_id, USER, identities.c.person_id, person_ids)
+
+
+def _identity_map(
+    conn: sa.Connection,
+    workspace_id: str,
+    kind: str,
+    key: sa.Column[str],
+    wanted: Iterable[str],
+) -> dict[str, str]:
+    """``key -> the other of (value, person_id)`` for identities of ``kind`` whose ``key`` is
+    one of ``wanted``, in one query."""
+    keys = sorted(set(wanted))
+    if not keys:
         return {}
+    other = identities.c.person_id if key is identities.c.value else identities.c.value
     rows = conn.execute(
-        sa.select(identities.c.person_id, identities.c.value).where(
+        sa.select(key, other).where(
             identities.c.workspace_id == workspace_id,
-            identities.c.kind == USER,
-            dialect.one_of(conn, identities.c.person_id, wanted),
+            identities.c.kind == kind,
+            dialect.one_of(conn, key, keys),
         )
     )
-    return {person: value for person, value in rows}
+    return {k: v for k, v in rows}
 
 
 def insert_people(conn: sa.Connection, *, workspace_id: str, ids: list[str], now_ms: int) -> None:
