@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import struct
 import threading
 import uuid
 
@@ -15,31 +16,36 @@ class EventIds:
         self._lock = threading.Lock()
         self._last_ms = -1
         self._seq = 0
-        self._random = b""  # drawn from os.urandom 8 KiB at a time: one system call per 1k ids
-        self._used = 0
 
     def new(self, now_ms: int) -> str:
-        with self._lock:
-            if now_ms <= self._last_ms:
-                now_ms = self._last_ms
-                self._seq += 1
-                if self._seq >= 1 << 12:
-                    now_ms += 1
-                    self._seq = 0
-            else:
-                self._seq = self._draw() & 0x3FF
-            self._last_ms = now_ms
-            seq = self._seq
-            rand = self._draw() & ((1 << 62) - 1)
-        value = (now_ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
-        return "evt_" + f"{value:032x}"
+        return self.many(now_ms, 1)[0]
 
-    def _draw(self) -> int:
-        """64 random bits (with the lock held)."""
-        if self._used + 8 > len(self._random):
-            self._random, self._used = os.urandom(8192), 0
-        self._used += 8
-        return int.from_bytes(self._random[self._used - 8 : self._used], "big")
+    def many(self, now_ms: int, count: int) -> list[str]:
+        """``count`` ids in order (a commit's worth in one call: one lock, one random draw)."""
+        # One random value per id, and one for the sequence's start in a new millisecond
+        # (a random start keeps the ids unguessable).
+        *randoms, start = struct.unpack(f">{count + 1}Q", os.urandom(8 * (count + 1)))
+        ids = []
+        with self._lock:
+            ms, seq = self._last_ms, self._seq
+            for rand in randoms:
+                if now_ms <= ms:
+                    seq += 1
+                    if seq >= 1 << 12:
+                        ms += 1
+                        seq = 0
+                else:  # the first id of the call, once per millisecond at most
+                    ms, seq = now_ms, start & 0x3FF
+                value = (ms & _MS_BITS) << 80 | _VERSION_SEQ | seq << 64 | _VARIANT | rand & _RAND
+                ids.append(f"evt_{value:032x}")
+            self._last_ms, self._seq = ms, seq
+        return ids
+
+
+_MS_BITS = (1 << 48) - 1
+_VERSION_SEQ = 0x7 << 76
+_VARIANT = 0b10 << 62
+_RAND = (1 << 62) - 1
 
 
 def new_person_id() -> str:

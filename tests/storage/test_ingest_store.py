@@ -16,23 +16,60 @@ from trackline.storage.schema import events, workspaces
 WS = "ws_store"
 
 
-def _rows(prefix: str, count: int, *, message_ids: bool) -> list[dict[str, object]]:
+def _rows(prefix: str, count: int, *, message_ids: bool) -> list[store.EventRow]:
     return [
-        {
-            "id": f"evt_{prefix}{n:06d}",
-            "workspace_id": WS,
-            "person_id": "p1",
-            "external_id": "user_1",
-            "device_id": None,
-            "event": "purchase_completed",
-            "parameters": {"amount": 9.99, "n": n, "tags": ["a", "b"], "note": 'it\'s "q" é'},
-            "group_id": None,
-            "context": {"ip": "203.0.113.7"},
-            "timestamp": 1_700_000_000_000 + n,
-            "created_at": 1_700_000_000_000,
-            "message_id": f"{prefix}-{n}" if message_ids else None,
-        }
+        store.event_row(
+            f"evt_{prefix}{n:06d}",
+            WS,
+            "p1",
+            CanonicalEvent(
+                event="purchase_completed",
+                external_id="user_1",
+                device_id=None,
+                parameters={"amount": 9.99, "n": n, "tags": ["a", "b"], "note": 'it\'s "q" é'},
+                context={"ip": "203.0.113.7"},
+                timestamp=1_700_000_000_000 + n,
+                message_id=f"{prefix}-{n}" if message_ids else None,
+            ),
+            1_700_000_000_000,
+        )
         for n in range(count)
+    ]
+
+
+def test_an_event_row_holds_the_columns_in_schema_order() -> None:
+    """Rows go to the database positionally: ``event_row`` must follow ``COLUMNS``."""
+    event = CanonicalEvent(
+        event="signed_up",
+        external_id="u",
+        device_id="d",
+        parameters={"plan": "pro"},
+        timestamp=5,
+        message_id="m",
+        group_id="g",
+        context={"ip": "x"},
+        context_json='{"ip":"x"}',
+    )
+    row = dict(zip(store.COLUMNS, store.event_row("evt_1", WS, "p", event, 7), strict=True))
+    assert row == {
+        "id": "evt_1",
+        "workspace_id": WS,
+        "person_id": "p",
+        "external_id": "u",
+        "device_id": "d",
+        "event": "signed_up",
+        "parameters": '{"plan":"pro"}',
+        "group_id": "g",
+        "context": '{"ip":"x"}',
+        "timestamp": 5,
+        "created_at": 7,
+        "message_id": "m",
+    }
+    assert {c.name for c in events.columns} == {*store.COLUMNS, "seq"}
+    assert [store.COLUMNS[i] for i in (store.ID, store.EVENT, store.MESSAGE_ID)] == [
+        "id",
+        "event",
+        "message_id",
     ]
 
 
@@ -78,9 +115,7 @@ def test_stored_message_ids_are_skipped_and_found(db: Database) -> None:
     _setup(db)
     with db.write() as conn:
         store.insert_events(conn, _rows("m", 120, message_ids=True))
-    again = _rows("m", 130, message_ids=True)
-    for row in again:
-        row["id"] = f"evt_again{row['id']}"
+    again = [(f"evt_again{row[0]}", *row[1:]) for row in _rows("m", 130, message_ids=True)]
     with db.write() as conn:
         store.insert_events(conn, again)  # 120 repeats skipped, 10 new rows stored
         found = store.existing_message_ids(

@@ -4,6 +4,7 @@ to an incoming event, and definitions created or changed by hand."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,21 +19,19 @@ from trackline.settings import Limits
 
 
 def observe(
-    conn: sa.Connection, *, workspace_id: str, rows: list[dict[str, Any]], now_ms: int
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    shapes: Iterable[tuple[str, values.Shape]],
+    now_ms: int,
 ) -> None:
-    """Count one batch of stored event rows into the catalog: one upsert per distinct name and
-    per distinct (event, property, type), never one per event. Rows are grouped by their
-    shape (``shape``: their properties' types, when the parser worked them out already), so
-    the per-property counting runs once per distinct shape, not once per event."""
-    shapes: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
-    for row in rows:
-        shape = row.get("shape")
-        if shape is None:
-            shape = values.property_kinds(row["parameters"])
-        shapes[(row["event"], shape)] += 1
+    """Count one batch of stored events, each given as its name and shape (its properties'
+    types, ``values.property_kinds``), into the catalog: one upsert per distinct name and per
+    distinct (event, property, type), never one per event. Events are grouped by shape first,
+    so the per-property counting runs once per distinct shape, not once per event."""
     names: Counter[str] = Counter()
     kinds: Counter[tuple[str, str, str]] = Counter()
-    for (name, shape), n in shapes.items():
+    for (name, shape), n in Counter(shapes).items():
         names[name] += n
         for prop, kind in shape:
             kinds[(name, prop, kind)] += n

@@ -3,9 +3,9 @@ resolution, ``@first_session``, event rows, group links and the failed-events st
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -14,6 +14,8 @@ from trackline.catalog import store as catalog_store
 from trackline.ids import EventIds
 from trackline.ingest import store
 from trackline.ingest.model import CanonicalEvent, ItemError, Parsed
+from trackline.ingest.store import EVENT, ID, MESSAGE_ID
+from trackline.ingest.values import Shape, property_kinds
 from trackline.people import identity
 from trackline.people import store as people_store
 
@@ -144,11 +146,12 @@ def store_events(
         )
     result: list[str | None] = [None] * len(items)
     fresh: list[tuple[int, CanonicalEvent]] = []
+    new_ids = iter(ids.many(now_ms, len(items)))  # a repeat leaves its id unused
     for position, item in enumerate(items):
         if item.message_id is not None and item.message_id in known:
             result[position] = known[item.message_id]
         else:
-            event_id = ids.new(now_ms)
+            event_id = next(new_ids)
             if item.message_id is not None:
                 known[item.message_id] = event_id
             result[position] = event_id
@@ -179,60 +182,54 @@ def _write_fresh(
         now_ms=now_ms,
     )
     firsts = dict(resolution.new_devices)
-    rows: list[dict[str, Any]] = []
+    rows: list[store.EventRow] = []
+    shapes: list[Shape] = []
     groups: set[tuple[str, str]] = set()
     for n, ((position, item), person) in enumerate(zip(fresh, resolution.person_ids, strict=True)):
         if n in firsts:
             rows.append(first_session_row(ws, person, item, now_ms, ids))
-        rows.append(_row(ws, person, str(result[position]), item, now_ms))
+            shapes.append(())
+        rows.append(store.event_row(str(result[position]), ws, person, item, now_ms))
+        shapes.append(item.shape if item.shape is not None else property_kinds(item.parameters))
         if item.group_id is not None:
             groups.add((person, item.group_id))
-    stored = write_rows(conn, workspace_id=ws, rows=rows, now_ms=now_ms)
+    stored = write_rows(conn, workspace_id=ws, rows=rows, shapes=shapes, now_ms=now_ms)
     people_store.add_groups(conn, workspace_id=ws, pairs=groups, now_ms=now_ms)
     return stored
 
 
 def write_rows(
-    conn: sa.Connection, *, workspace_id: str, rows: list[dict[str, Any]], now_ms: int
+    conn: sa.Connection,
+    *,
+    workspace_id: str,
+    rows: list[store.EventRow],
+    shapes: list[Shape],
+    now_ms: int,
 ) -> dict[str, str]:
-    """Insert event rows and count them into the catalog (once per batch). A row whose message
-    id is stored already is skipped; then returns ``message id -> stored event id`` for the
-    rows' message ids (empty when every row was inserted)."""
+    """Insert event rows and count them, with their ``shapes`` (each row's property types),
+    into the catalog (once per batch). A row whose message id is stored already is skipped;
+    then returns ``message id -> stored event id`` for the rows' message ids (empty when
+    every row was inserted)."""
     stored: dict[str, str] = {}
     if store.insert_events(conn, rows) < len(rows):  # count only the new rows
         stored = store.existing_message_ids(
             conn,
             workspace_id=workspace_id,
-            message_ids=[r["message_id"] for r in rows if r["message_id"] is not None],
+            message_ids=[r[MESSAGE_ID] for r in rows if r[MESSAGE_ID] is not None],
         )
-        rows = [r for r in rows if stored.get(r["message_id"], r["id"]) == r["id"]]
-    catalog.observe(conn, workspace_id=workspace_id, rows=rows, now_ms=now_ms)
+        kept = [stored.get(r[MESSAGE_ID], r[ID]) == r[ID] for r in rows]
+        rows = list(itertools.compress(rows, kept))
+        shapes = list(itertools.compress(shapes, kept))
+    names = [r[EVENT] for r in rows]
+    catalog.observe(
+        conn, workspace_id=workspace_id, shapes=zip(names, shapes, strict=True), now_ms=now_ms
+    )
     return stored
-
-
-def _row(ws: str, person: str, event_id: str, e: CanonicalEvent, now_ms: int) -> dict[str, Any]:
-    return {
-        "id": event_id,
-        "workspace_id": ws,
-        "person_id": person,
-        "external_id": e.external_id,
-        "device_id": e.device_id,
-        "event": e.event,
-        "parameters": e.parameters,
-        "group_id": e.group_id,
-        "context": e.context,
-        "timestamp": e.timestamp,
-        "created_at": now_ms,
-        "message_id": e.message_id,
-        "parameters_json": e.parameters_json,
-        "context_json": e.context_json,
-        "shape": e.shape,
-    }
 
 
 def first_session_row(
     ws: str, person: str, e: CanonicalEvent, now_ms: int, ids: EventIds
-) -> dict[str, Any]:
+) -> store.EventRow:
     """The ``@first_session`` row of a new device, deduplicated by a per-device message id."""
     first = CanonicalEvent(
         event=FIRST_SESSION,
@@ -243,7 +240,7 @@ def first_session_row(
         # A control character keeps this key out of the clients' message-id namespace.
         message_id=f"{FIRST_SESSION}\x1f{e.device_id}",
     )
-    return _row(ws, person, ids.new(now_ms), first, now_ms)
+    return store.event_row(ids.new(now_ms), ws, person, first, now_ms)
 
 
 def store_failures(

@@ -8,7 +8,6 @@ dedup look-up binds the whole list of message ids as one parameter."""
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,13 +15,15 @@ import orjson
 import psycopg
 import sqlalchemy as sa
 
+from trackline.ingest.model import CanonicalEvent
 from trackline.storage import dialect
 from trackline.storage.schema import events, failed_events
 
-_COLUMNS = tuple(str(c.name) for c in events.columns if c.name != "seq")
-_NAMES = ", ".join(_COLUMNS)
-_VALUES = operator.itemgetter(*_COLUMNS)
-_JSON_AT = [(n, c + "_json") for n, c in enumerate(_COLUMNS) if c in ("parameters", "context")]
+# An event row is a tuple of these columns' values, in this order (``event_row``).
+COLUMNS = tuple(str(c.name) for c in events.columns if c.name != "seq")
+ID, EVENT, MESSAGE_ID = (COLUMNS.index(c) for c in ("id", "event", "message_id"))
+_NAMES = ", ".join(COLUMNS)
+EventRow = tuple[Any, ...]
 _SKIP_STORED = "ON CONFLICT (workspace_id, message_id) DO NOTHING"
 _COPY_THRESHOLD = 50  # PostgreSQL rows; below it one multi-row INSERT is cheaper than COPY
 _SQLITE_KNOWN = (
@@ -48,25 +49,34 @@ def existing_message_ids(
     return {mid: eid for mid, eid in rows}
 
 
-def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert event rows (dicts keyed by column name, optionally with ``parameters_json`` and
-    ``context_json``); a message id already stored (by another writer meanwhile) is skipped.
-    Returns how many rows were inserted."""
+def event_row(
+    event_id: str, workspace_id: str, person_id: str, e: CanonicalEvent, created_at: int
+) -> EventRow:
+    """An event's row, in ``COLUMNS`` order, its JSON columns as text."""
+    return (
+        event_id,
+        workspace_id,
+        person_id,
+        e.external_id,
+        e.device_id,
+        e.event,
+        e.parameters_json or orjson.dumps(e.parameters).decode(),
+        e.group_id,
+        e.context_json or orjson.dumps(e.context).decode(),
+        e.timestamp,
+        created_at,
+        e.message_id,
+    )
+
+
+def insert_events(conn: sa.Connection, rows: list[EventRow]) -> int:
+    """Insert event rows (``event_row``); a message id already stored (by another writer
+    meanwhile) is skipped. Returns how many rows were inserted."""
     if not rows:
         return 0
     if conn.dialect.name == "postgresql" and len(rows) >= _COPY_THRESHOLD:
         return _copy_events(conn, rows)
-    return dialect.insert_values(
-        conn, events, _COLUMNS, [_values(row) for row in rows], conflict=_SKIP_STORED
-    )
-
-
-def _values(row: dict[str, Any]) -> tuple[Any, ...]:
-    """A row's column values; JSON columns as text (``<column>_json`` when the row has it)."""
-    values = list(_VALUES(row))
-    for n, text in _JSON_AT:
-        values[n] = row.get(text) or orjson.dumps(values[n]).decode()
-    return tuple(values)
+    return dialect.insert_values(conn, events, COLUMNS, rows, conflict=_SKIP_STORED)
 
 
 def insert_failed(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
@@ -74,12 +84,11 @@ def insert_failed(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(failed_events.insert(), rows)
 
 
-def _copy_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
+def _copy_events(conn: sa.Connection, values: list[EventRow]) -> int:
     """PostgreSQL: ``COPY`` the rows straight into ``events`` under a savepoint. The writer
     looked the message ids up already, so a conflict means another process stored one of them
     meanwhile (rare): then the savepoint is rolled back and the rows go through a staging table
     and ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, which skips them."""
-    values = [_values(row) for row in rows]
     try:
         with conn.begin_nested():
             _copy(conn, "events", values)
@@ -102,7 +111,7 @@ def _copy_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
     return int(inserted)
 
 
-def _copy(conn: sa.Connection, table: str, values: list[tuple[Any, ...]]) -> None:
+def _copy(conn: sa.Connection, table: str, values: list[EventRow]) -> None:
     with (
         dialect.driver_cursor(conn) as cursor,
         cursor.copy(f"COPY {table} ({_NAMES}) FROM STDIN") as copy,

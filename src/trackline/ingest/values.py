@@ -38,6 +38,8 @@ _MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
+Shape = tuple[tuple[str, str], ...]  # (property, type) of an event's typed properties
+
 
 def bad(code: str, message: str, field: str | None) -> InvalidInput:
     return InvalidInput(message, field=field, code=code)
@@ -166,9 +168,7 @@ def check_properties(props: Any, *, limits: Limits, field: str) -> dict[str, Any
     return typed_properties(props, limits=limits, field=field)[0]
 
 
-def typed_properties(
-    props: Any, *, limits: Limits, field: str
-) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+def typed_properties(props: Any, *, limits: Limits, field: str) -> tuple[dict[str, Any], Shape]:
     """``check_properties`` and ``property_kinds`` in one pass over the properties."""
     if props is None:
         return {}, ()
@@ -270,7 +270,7 @@ _SIMPLE_TYPES = {bool: "boolean", int: "number", float: "number", dict: "json"}
 _UNTYPED = frozenset({"null", "array"})  # kinds that teach the catalog nothing
 
 
-def property_kinds(properties: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+def property_kinds(properties: dict[str, Any]) -> Shape:
     """``(property, type)`` for each property whose value has a type (not null, not ``[]``):
     what the catalog counts for an event."""
     found = []

@@ -58,7 +58,7 @@ def identify(
             event=FIRST_SESSION, external_id=user, device_id=device, parameters={}, timestamp=now_ms
         )
         row = pipeline.first_session_row(workspace_id, person, trigger, now_ms, ids)
-        pipeline.write_rows(conn, workspace_id=workspace_id, rows=[row], now_ms=now_ms)
+        pipeline.write_rows(conn, workspace_id=workspace_id, rows=[row], shapes=[()], now_ms=now_ms)
     if attributes:
         current = apply_changes(
             store.get_attributes(conn, workspace_id=workspace_id, person_id=person), attributes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from trackline.people import mentions
@@ -44,18 +45,22 @@ def _identity_map(
     wanted: Iterable[str],
 ) -> dict[str, str]:
     """``key -> the other of (value, person_id)`` for identities of ``kind`` whose ``key`` is
-    one of ``wanted``, in one query."""
+    one of ``wanted``, in one query. On SQLite the database builds the map as one JSON row:
+    the driver releases the GIL for every row it steps to, and the writer would then wait
+    behind the event loop once per identity of a commit."""
     keys = sorted(set(wanted))
     if not keys:
         return {}
     other = identities.c.person_id if key is identities.c.value else identities.c.value
-    rows = conn.execute(
-        sa.select(key, other).where(
-            identities.c.workspace_id == workspace_id,
-            identities.c.kind == kind,
-            dialect.one_of(conn, key, keys),
-        )
+    where = (
+        identities.c.workspace_id == workspace_id,
+        identities.c.kind == kind,
+        dialect.one_of(conn, key, keys),
     )
+    if conn.dialect.name == "sqlite":
+        found = sa.select(sa.func.json_group_object(key, other)).where(*where)
+        return orjson.loads(conn.execute(found).scalar_one())  # type: ignore[no-any-return]
+    rows = conn.execute(sa.select(key, other).where(*where))
     return {k: v for k, v in rows}
 
 

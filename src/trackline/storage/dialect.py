@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,7 +70,7 @@ def insert_values(
         for start in range(0, len(rows), ROWS_PER_INSERT):
             part = rows[start : start + ROWS_PER_INSERT]
             sql = _values_sql(table.name, columns, len(part), conflict, postgres)
-            values = tuple(value for row in part for value in row)
+            values = tuple(itertools.chain.from_iterable(part))
             if cursor is not None:
                 cursor.execute(sql, values)
                 inserted += cursor.rowcount
