@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -68,14 +69,20 @@ def declarations(
     wanted = sorted(set(events))
     if not wanted:
         return found
-    rows = conn.execute(
-        sa.select(decl.c.event, decl.c.property, decl.c.type).where(
-            decl.c.workspace_id == workspace_id, dialect.one_of(conn, decl.c.event, wanted)
-        )
-    )
-    for event, prop, kind in rows:
+    name = conn.dialect.name
+    bound = {"workspace_id": workspace_id, "events": dialect.listed(name, wanted)}
+    for event, prop, kind in conn.execute(_declarations_statement(name), bound):
         found.setdefault(event, {})[prop] = kind
     return found
+
+
+@functools.lru_cache(maxsize=4)
+def _declarations_statement(dialect_name: str) -> sa.Select[Any]:
+    """Built once per dialect: every commit of ingest runs it."""
+    return sa.select(decl.c.event, decl.c.property, decl.c.type).where(
+        decl.c.workspace_id == sa.bindparam("workspace_id"),
+        dialect.one_of(dialect_name, decl.c.event, "events"),
+    )
 
 
 @dataclass

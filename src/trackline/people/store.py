@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -51,17 +52,27 @@ def _identity_map(
     keys = sorted(set(wanted))
     if not keys:
         return {}
-    other = identities.c.person_id if key is identities.c.value else identities.c.value
+    name = conn.dialect.name
+    statement = _identity_map_statement(name, key.name)
+    bound = {"workspace_id": workspace_id, "kind": kind, "keys": dialect.listed(name, keys)}
+    if name == "sqlite":
+        return orjson.loads(conn.execute(statement, bound).scalar_one())  # type: ignore[no-any-return]
+    return {k: v for k, v in conn.execute(statement, bound)}
+
+
+@functools.lru_cache(maxsize=8)
+def _identity_map_statement(dialect_name: str, key_name: str) -> sa.Select[Any]:
+    """Built once per dialect and key column: every commit of ingest runs it."""
+    key = identities.c[key_name]
+    other = identities.c.person_id if key_name == "value" else identities.c.value
     where = (
-        identities.c.workspace_id == workspace_id,
-        identities.c.kind == kind,
-        dialect.one_of(conn, key, keys),
+        identities.c.workspace_id == sa.bindparam("workspace_id"),
+        identities.c.kind == sa.bindparam("kind"),
+        dialect.one_of(dialect_name, key, "keys"),
     )
-    if conn.dialect.name == "sqlite":
-        found = sa.select(sa.func.json_group_object(key, other)).where(*where)
-        return orjson.loads(conn.execute(found).scalar_one())  # type: ignore[no-any-return]
-    rows = conn.execute(sa.select(key, other).where(*where))
-    return {k: v for k, v in rows}
+    if dialect_name == "sqlite":
+        return sa.select(sa.func.json_group_object(key, other)).where(*where)
+    return sa.select(key, other).where(*where)
 
 
 def insert_people(conn: sa.Connection, *, workspace_id: str, ids: list[str], now_ms: int) -> None:

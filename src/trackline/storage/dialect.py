@@ -133,17 +133,22 @@ def chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
 
-def one_of(
-    conn: sa.Connection, column: sa.ColumnElement[Any], values: list[Any]
-) -> sa.ColumnElement[bool]:
-    """``column IN (values)`` with one parameter however many values: ``= ANY(array)`` on
-    PostgreSQL, ``IN (SELECT value FROM json_each(json))`` on SQLite. A parameter per value
-    made psycopg parse the statement anew on every call (it caches only statements of up to
-    50 parameters) and SQLAlchemy expand the list on every call: milliseconds per commit."""
-    if conn.dialect.name == "postgresql":
-        return column == sa.any_(sa.literal(values, type_=postgresql.ARRAY(column.type)))
-    listed = sa.func.json_each(sa.literal(orjson.dumps(values).decode())).table_valued("value")
+def one_of(dialect: str, column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
+    """``column IN (the list bound as name)`` with one parameter however many values: ``=
+    ANY(array)`` on PostgreSQL, ``IN (SELECT value FROM json_each(json))`` on SQLite; bind
+    ``listed(dialect, values)``. A parameter per value made psycopg parse the statement anew
+    on every call (it caches only statements of up to 50 parameters) and SQLAlchemy expand
+    the list on every call: milliseconds per commit. With the list bound, a statement using
+    this is built once (see ``catalog.store.declarations``)."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+    listed = sa.func.json_each(sa.bindparam(name, type_=sa.String)).table_valued("value")
     return column.in_(sa.select(listed.c.value))
+
+
+def listed(dialect: str, values: list[Any]) -> Any:
+    """The value to bind for ``one_of``."""
+    return values if dialect == "postgresql" else orjson.dumps(values).decode()
 
 
 def lock_keys(conn: sa.Connection, keys: list[str], *, shared: bool = False) -> None:
