@@ -11,7 +11,7 @@ from trackline.ingest import store
 from trackline.ingest.model import CanonicalEvent
 from trackline.ingest.pipeline import Origin, store_events
 from trackline.storage.database import Database
-from trackline.storage.schema import events, workspaces
+from trackline.storage.schema import event_definitions, events, workspaces
 
 WS = "ws_store"
 
@@ -155,6 +155,13 @@ def test_a_message_id_stored_meanwhile_answers_with_the_stored_event(db: Databas
         stored = {r.message_id: r.id for r in _stored(db)}
         assert all(stored[e.message_id] == a for e, a in zip(items, answers, strict=True))
     assert len(stored) == 1 + 1 + 69
+    with db.read() as conn:  # the catalog counted the stored rows, not the skipped repeats
+        counted = conn.execute(
+            sa.select(event_definitions.c.count).where(
+                event_definitions.c.workspace_id == WS, event_definitions.c.name == "signed_up"
+            )
+        ).scalar_one()
+    assert counted == len(stored)
 
 
 def test_connection_lost_during_a_raw_insert_is_unavailable(db: Database) -> None:
