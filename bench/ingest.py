@@ -37,7 +37,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).parent))
 import loadgen
 
-from trackline.storage import schema
+from trackline.ingest import store
+from trackline.ingest.model import CanonicalEvent
 from trackline.storage.database import Database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,8 +54,8 @@ NAMES = [
     "file_uploaded",
     "email_opened",
 ]
-# Event columns in schema order (the raw rows below are built in this order).
-COLUMNS = [c.name for c in schema.events.columns if c.name != "seq"]
+# Event columns in the order of the server's rows (``raw_rows`` builds them the same way).
+COLUMNS = store.COLUMNS
 TICKS = os.sysconf("SC_CLK_TCK")
 READS = 1500  # timed reads of each kind (p99: the 15th slowest)
 
@@ -201,21 +202,17 @@ def raw_rows(run: str, count: int, users: int, persons: list[str], ws: str) -> l
     rows = []
     for n in range(count):
         e = event(run, n, users)
+        stored = CanonicalEvent(
+            event=str(e["event"]),
+            external_id=str(e["external_id"]),
+            device_id=None,
+            parameters=e["parameters"],  # type: ignore[arg-type]
+            timestamp=now - n,
+            message_id=str(e["message_id"]),
+            context=e["context"],  # type: ignore[arg-type]
+        )
         rows.append(
-            (
-                f"evt_{uuid.uuid4().hex}",
-                ws,
-                persons[n % len(persons)],
-                e["external_id"],
-                None,
-                e["event"],
-                orjson.dumps(e["parameters"]).decode(),
-                None,
-                orjson.dumps(e["context"]).decode(),
-                now - n,
-                now,
-                e["message_id"],
-            )
+            store.event_row(f"evt_{uuid.uuid4().hex}", ws, persons[n % len(persons)], stored, now)
         )
     return rows
 

@@ -8,6 +8,7 @@ dedup look-up binds the whole list of message ids as one parameter."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,13 +27,6 @@ _NAMES = ", ".join(COLUMNS)
 EventRow = tuple[Any, ...]
 _SKIP_STORED = "ON CONFLICT (workspace_id, message_id) DO NOTHING"
 _COPY_THRESHOLD = 50  # PostgreSQL rows; below it one multi-row INSERT is cheaper than COPY
-_SQLITE_KNOWN = (
-    "SELECT message_id, id FROM events"
-    " WHERE workspace_id = ? AND message_id IN (SELECT value FROM json_each(?))"
-)
-_POSTGRES_KNOWN = (
-    "SELECT message_id, id FROM events WHERE workspace_id = %s AND message_id = ANY(%s::text[])"
-)
 
 
 def existing_message_ids(
@@ -42,11 +36,18 @@ def existing_message_ids(
     wanted = list(set(message_ids))
     if not wanted:
         return {}
-    if conn.dialect.name == "postgresql":
-        rows = conn.exec_driver_sql(_POSTGRES_KNOWN, (workspace_id, wanted))
-    else:
-        rows = conn.exec_driver_sql(_SQLITE_KNOWN, (workspace_id, orjson.dumps(wanted).decode()))
-    return {mid: eid for mid, eid in rows}
+    name = conn.dialect.name
+    bound = {"workspace_id": workspace_id, "message_ids": dialect.listed(name, wanted)}
+    return {mid: eid for mid, eid in conn.execute(_known_statement(name), bound)}
+
+
+@functools.lru_cache(maxsize=4)
+def _known_statement(dialect_name: str) -> sa.Select[tuple[str, str]]:
+    """Built once per dialect: every commit of ingest on SQLite runs it."""
+    return sa.select(events.c.message_id, events.c.id).where(
+        events.c.workspace_id == sa.bindparam("workspace_id"),
+        dialect.one_of(dialect_name, events.c.message_id, "message_ids"),
+    )
 
 
 def event_row(
