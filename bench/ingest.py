@@ -4,7 +4,8 @@ ceiling measured in the same run.
     .venv/bin/python bench/ingest.py                       # SQLite and PostgreSQL
     .venv/bin/python bench/ingest.py --databases sqlite --read-events 0
 
-For each database it reports events/s for 100-event batches and for single events, p50/p99
+For each database it reports events/s for 100-event batches and for single events (at
+several numbers of requests in flight, next to a bare FastAPI endpoint at the same ones), p50/p99
 latency, server CPU per event, p99 at 80 % of the batch peak, read latency (a person's timeline
 and the recent-events page) with ``--read-events`` stored events while ingest goes on, and the
 raw ceiling: the same rows inserted straight into the same schema and indexes in 10,000-row
@@ -285,6 +286,21 @@ def summary(result: loadgen.Result, cpu: float, events_per_request: int) -> dict
     }
 
 
+def singles(server: Server, args: argparse.Namespace, label: str) -> dict[str, object]:
+    """Single-event requests at each of ``args.single_connections`` (requests in flight), and
+    the peak. A server that answers only once an event is durable is bound by that commit's
+    latency at low concurrency (each connection waits one or two commit cycles per request)
+    and by its CPU at high concurrency; a bare endpoint is bound by its CPU at every level.
+    Their capacities compare at the peaks; every level is reported."""
+    levels: dict[str, object] = {}
+    for connections in args.single_connections:
+        bodies = single_bodies(f"{label}{connections}-", args.singles, args.users)
+        result, cpu = drive(server, "/api/v1/track", bodies, connections)
+        levels[str(connections)] = summary(result, cpu, 1)
+    peak = max(levels, key=lambda c: levels[c]["events_per_s"])  # type: ignore[index]
+    return {"by_connections": levels, "peak": {"connections": int(peak), **levels[peak]}}  # type: ignore[dict-item]
+
+
 def settle(db: Database) -> None:
     """After a bulk load: on PostgreSQL, ``VACUUM ANALYZE`` the events, as autovacuum would
     have done on a database that grew to this size over time. Without it every index-only
@@ -380,10 +396,7 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> dict[s
             args.connections,
         )
         out["batch_100"] = summary(result, cpu, 100)
-        result, cpu = drive(
-            server, "/api/v1/track", single_bodies("s", args.singles, args.users), args.connections
-        )
-        out["single"] = summary(result, cpu, 1)
+        out["single"] = singles(server, args, "s")
         peak_rps = out["batch_100"]["events_per_s"] / 100  # type: ignore[index]
         rate = 0.8 * peak_rps
         count = max(50, int(rate * 10))
@@ -415,21 +428,27 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> dict[s
     return out
 
 
-def bench_bare(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+def bench_bare(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
     port = free_port()
     server = start(
         [sys.executable, str(Path(__file__).parent / "bare_app.py"), str(port)], workdir, port
     )
     try:
-        result, cpu = drive(
-            server,
-            "/api/v1/track",
-            single_bodies("bare", args.singles, args.users),
-            args.connections,
-        )
+        return singles(server, args, "bare")
     finally:
         server.stop()
-    return summary(result, cpu, 1)
+
+
+def compare_singles(server: dict[str, object], bare: dict[str, object]) -> dict[str, object]:
+    """Single events over the bare endpoint: peak to peak, and at each level."""
+    ours, theirs = server["by_connections"], bare["by_connections"]
+    return {
+        "peak": round(server["peak"]["events_per_s"] / bare["peak"]["events_per_s"], 3),  # type: ignore[index]
+        "by_connections": {
+            c: round(ours[c]["events_per_s"] / theirs[c]["events_per_s"], 3)  # type: ignore[index]
+            for c in ours  # type: ignore[union-attr]
+        },
+    }
 
 
 def main() -> None:
@@ -444,8 +463,16 @@ def main() -> None:
         ),
     )
     parser.add_argument("--batches", type=int, default=1500, help="100-event requests")
-    parser.add_argument("--singles", type=int, default=20_000, help="single-event requests")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--singles", type=int, default=20_000, help="single-event requests per connection level"
+    )
+    parser.add_argument("--connections", type=int, default=32, help="connections for batches")
+    parser.add_argument(
+        "--single-connections",
+        type=lambda text: [int(c) for c in text.split(",")],
+        default=[32, 128, 256],
+        help="connections (requests in flight) for single events, one phase each",
+    )
     parser.add_argument(
         "--paced-connections",
         type=int,
@@ -470,9 +497,10 @@ def main() -> None:
         results["bare_fastapi_single"] = bench_bare(args, workdir)
         for kind in args.databases.split(","):
             results[kind] = bench_database(kind, args, workdir)
-            bare = results["bare_fastapi_single"]["events_per_s"]  # type: ignore[index]
-            single = results[kind]["single"]["events_per_s"]  # type: ignore[index]
-            results[kind]["ratio_single_to_bare"] = round(single / bare, 3)  # type: ignore[index]
+            results[kind]["ratio_single_to_bare"] = compare_singles(  # type: ignore[index]
+                results[kind]["single"],  # type: ignore[index]
+                results["bare_fastapi_single"],  # type: ignore[arg-type]
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 import sqlalchemy as sa
 
@@ -10,6 +12,7 @@ from trackline.ids import EventIds
 from trackline.ingest import store
 from trackline.ingest.model import CanonicalEvent
 from trackline.ingest.pipeline import Origin, store_events
+from trackline.storage import dialect
 from trackline.storage.database import Database
 from trackline.storage.schema import event_definitions, events, workspaces
 
@@ -99,6 +102,30 @@ def test_rows_round_trip_in_chunks_of_any_size(db: Database) -> None:
     first = next(r for r in stored if r.id == "evt_c250_000007")
     assert first.parameters == {"amount": 9.99, "n": 7, "tags": ["a", "b"], "note": 'it\'s "q" é'}
     assert first.message_id == "c250_-7"
+
+
+def test_a_commit_larger_than_one_statement_is_stored_whole(db: Database) -> None:
+    """More rows than one multi-row statement holds: several statements, every row stored."""
+    _setup(db)
+    count = dialect.ROWS_PER_INSERT * 2 + 7
+    with db.write() as conn:
+        assert store.insert_events(conn, _rows("big", count, message_ids=False)) == count
+    assert len(_stored(db)) == count
+
+
+def test_rows_per_statement_keeps_within_the_parameter_limit(db: Database) -> None:
+    """An SQLite built with the old limit of 999 parameters gets smaller statements."""
+    _setup(db)
+    with db.write() as conn:
+        width = len(store.COLUMNS)
+        if db.dialect == "sqlite":
+            driver = conn.connection.driver_connection
+            driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+            assert dialect.rows_per_statement(conn, width) == 999 // width
+            assert store.insert_events(conn, _rows("old", 200, message_ids=True)) == 200
+        else:
+            assert dialect.rows_per_statement(conn, width) == dialect.ROWS_PER_INSERT
+    assert len(_stored(db)) == (200 if db.dialect == "sqlite" else 0)
 
 
 def test_two_inserts_in_one_transaction_store_each_row_once(db: Database) -> None:
