@@ -43,10 +43,11 @@ def _upsert(dialect: str, table: sa.Table, on: tuple[str, ...], update: tuple[st
     )
 
 
-# Rows per multi-row INSERT, within the parameter limit (``rows_per_statement``). Fewer,
-# larger statements mean fewer GIL hand-offs for the writer: 500 rather than 100 rows gave
-# SQLite 100-event batches about 10 % more events/s (docs/benchmark.md, round 5).
-ROWS_PER_INSERT = 500
+# Rows per multi-row INSERT, within the parameter limit (``rows_per_statement``). 500 rows
+# gave SQLite 100-event batches about 10 % more events/s, but the recent-events page's p99
+# under ingest rose by about 2.5 ms (the driver binds a statement's values holding the GIL);
+# reads are the nearer target (docs/benchmark.md, round 5).
+ROWS_PER_INSERT = 100
 POSTGRES_PARAMETERS = 65_535  # the protocol's limit on one statement's parameters
 
 
