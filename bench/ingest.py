@@ -292,13 +292,13 @@ def singles(server: Server, args: argparse.Namespace, label: str) -> dict[str, o
     latency at low concurrency (each connection waits one or two commit cycles per request)
     and by its CPU at high concurrency; a bare endpoint is bound by its CPU at every level.
     Their capacities compare at the peaks; every level is reported."""
-    levels: dict[str, object] = {}
+    levels: dict[str, dict[str, float]] = {}
     for connections in args.single_connections:
         bodies = single_bodies(f"{label}{connections}-", args.singles, args.users)
         result, cpu = drive(server, "/api/v1/track", bodies, connections)
         levels[str(connections)] = summary(result, cpu, 1)
-    peak = max(levels, key=lambda c: levels[c]["events_per_s"])  # type: ignore[index]
-    return {"by_connections": levels, "peak": {"connections": int(peak), **levels[peak]}}  # type: ignore[dict-item]
+    peak = max(levels, key=lambda c: levels[c]["events_per_s"])
+    return {"by_connections": levels, "peak": {"connections": int(peak), **levels[peak]}}
 
 
 def settle(db: Database) -> None:

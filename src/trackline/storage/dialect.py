@@ -71,11 +71,9 @@ def insert_values(
     # psycopg's own ``%s`` statements are parsed anew on every call once they carry more than
     # 50 parameters (about 1 ms for a commit's rows, more than PostgreSQL takes to run them).
     inserted = 0
-    per = rows_per_statement(conn, len(columns))
     with contextlib.ExitStack() as stack:
         cursor = stack.enter_context(driver_cursor(conn, raw=True)) if postgres else None
-        for start in range(0, len(rows), per):
-            part = rows[start : start + per]
+        for part in chunks(rows, rows_per_statement(conn, len(columns))):
             sql = _values_sql(table.name, columns, len(part), conflict, postgres)
             values = tuple(itertools.chain.from_iterable(part))
             if cursor is not None:
