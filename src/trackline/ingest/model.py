@@ -25,6 +25,9 @@ class CanonicalEvent:
     context_json: str | None = field(default=None, compare=False, repr=False)
     # ``values.property_kinds(parameters)``, what the catalog counts, when worked out already.
     shape: tuple[tuple[str, str], ...] | None = field(default=None, compare=False, repr=False)
+    # The id the event is stored under, drawn on the event loop when the request is handed to
+    # the writer (None: the writer draws one), so the writer's serial path does not.
+    event_id: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -80,14 +81,14 @@ def admit_many(
     events = [e for _, parsed in works for _, e in parsed.events]
     declared = catalog_store.declarations(conn, workspace_id=ws, events={e.event for e in events})
     known: dict[str, str] = {}
-    if declared or conn.dialect.name != "postgresql":
+    if declared:
         known = store.existing_message_ids(
             conn, workspace_id=ws, message_ids=[e.message_id for e in events if e.message_id]
         )
-    # Else (PostgreSQL, nothing declared) no look-up first: without declarations a repeat
-    # needs no check, and a stored message id makes the insert conflict, which is rare
-    # (a client's retry) and sends it down the path that skips the stored ones and then
-    # looks the message ids up to answer with the kept events. One statement less per commit.
+    # Else no look-up first: without declarations a repeat needs no check, and a stored
+    # message id makes the insert skip its row, which is rare (a client's retry) and sends
+    # the commit down the path that counts only the new rows and then looks the message ids
+    # up to answer with the kept events. One statement less per commit.
     checks = [
         check(conn, workspace_id=ws, parsed=parsed, known=known, declared=declared)
         for _, parsed in works
@@ -146,12 +147,15 @@ def store_events(
         )
     result: list[str | None] = [None] * len(items)
     fresh: list[tuple[int, CanonicalEvent]] = []
-    new_ids = iter(ids.many(now_ms, len(items)))  # a repeat leaves its id unused
+    drawn: Iterator[str] | None = None  # ids for the events that came without one
     for position, item in enumerate(items):
         if item.message_id is not None and item.message_id in known:
-            result[position] = known[item.message_id]
+            result[position] = known[item.message_id]  # a repeat leaves its id unused
         else:
-            event_id = next(new_ids)
+            event_id = item.event_id
+            if event_id is None:
+                drawn = drawn or iter(ids.many(now_ms, len(items)))
+                event_id = next(drawn)
             if item.message_id is not None:
                 known[item.message_id] = event_id
             result[position] = event_id

@@ -96,6 +96,9 @@ async def _store(
     svc: Services, origin: Origin, parsed: Parsed
 ) -> tuple[list[tuple[int, str]], list[ItemError]]:
     """Hand the request to the writer; return once it is committed."""
+    event_ids = svc.ids.many(svc.clock.now_ms(), len(parsed.events))
+    for (_, event), event_id in zip(parsed.events, event_ids, strict=True):
+        event.event_id = event_id
     job = IngestJob(svc, origin, parsed)
     return await svc.writer.submit(job, weight=max(1, len(parsed.events) + len(parsed.ops)))
 

@@ -6,7 +6,6 @@ array (all strings or all numbers), json (object, or array of objects), null.
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -176,17 +175,26 @@ def typed_properties(props: Any, *, limits: Limits, field: str) -> tuple[dict[st
         raise bad("invalid_properties", f"{field} must be an object", field)
     deepest = 0
     kinds = []
-    longest = limits.property_name_chars
+    good = _good_names(limits.property_name_chars)
     for name, value in props.items():  # a plain loop: this runs for every property received
-        if not _name_ok(name, longest):
+        if name not in good:
             check_property_name(name, limits=limits, field=f"{field}.{name}")
+            if len(good) < _GOOD_NAMES_KEPT:
+                good.add(name)
         cls = value.__class__  # values parsed from JSON: exact types
-        if cls is str and not value[:1].isdigit():  # the common cases first (as ``kind_of``)
-            kinds.append((name, "string"))
-            continue
-        if cls is float or cls is int:
+        if cls is str:  # the common cases first (as ``kind_of``)
+            if not value[:1].isdigit():  # cannot be a time
+                kinds.append((name, "string"))
+                continue
+        elif cls is float or cls is int:
             kinds.append((name, "number"))
             continue
+        elif cls is list:
+            flat = _flat_array_kind(value)
+            if flat is not None:
+                kinds.append((name, flat))
+                deepest = deepest or 1
+                continue
         if isinstance(value, list | dict):
             if isinstance(value, list):
                 check_value(value, field=f"{field}.{name}")
@@ -199,9 +207,39 @@ def typed_properties(props: Any, *, limits: Limits, field: str) -> tuple[dict[st
     return props, tuple(kinds)
 
 
-@functools.lru_cache(maxsize=4096)
+def _flat_array_kind(value: list[Any]) -> str | None:
+    """``array_string`` or ``array_number`` for a non-empty array of only strings or only
+    numbers (the common arrays, decided here without ``check_value``); None for the rest."""
+    if not value:
+        return None
+    head = value[0].__class__
+    if head is str:
+        for item in value:
+            if item.__class__ is not str:
+                return None
+        return "array_string"
+    if head is int or head is float:
+        for item in value:
+            if item.__class__ is not int and item.__class__ is not float:
+                return None
+        return "array_number"
+    return None
+
+
+# Property names repeat across events: the good ones are remembered, per name-length limit,
+# up to this many (past it, a new name is checked each time it comes).
+_GOOD_NAMES_KEPT = 10_000
+_GOOD_NAMES: dict[int, set[str]] = {}
+
+
+def _good_names(longest: int) -> set[str]:
+    good = _GOOD_NAMES.get(longest)
+    if good is None:
+        good = _GOOD_NAMES.setdefault(longest, set())
+    return good
+
+
 def _name_ok(name: str, longest: int) -> bool:
-    """Property names repeat across events: remember the good ones."""
     return 1 <= len(name) <= longest and not _CONTROL.search(name)
 
 

@@ -43,11 +43,13 @@ def _upsert(dialect: str, table: sa.Table, on: tuple[str, ...], update: tuple[st
     )
 
 
-# Rows per multi-row INSERT, within the parameter limit (``rows_per_statement``). 500 rows
-# gave SQLite 100-event batches about 10 % more events/s, but the recent-events page's p99
-# under ingest rose by about 2.5 ms (the driver binds a statement's values holding the GIL);
-# reads are the nearer target (docs/benchmark.md, round 5).
-ROWS_PER_INSERT = 100
+# Most rows in one multi-row INSERT (``rows_per_statement`` keeps within the parameter limit).
+# A commit's rows go in statements of power-of-two sizes (``statement_parts``), so a table has
+# a dozen distinct INSERT texts at most and the driver's statement cache always holds them:
+# preparing a statement anew costs about 1.6 microseconds per row on SQLite, more than binding
+# and running it. Few statements per commit also means few GIL hand-offs for the writer
+# (docs/benchmark.md, round 6).
+ROWS_PER_INSERT = 2048
 POSTGRES_PARAMETERS = 65_535  # the protocol's limit on one statement's parameters
 
 
@@ -73,7 +75,7 @@ def insert_values(
     inserted = 0
     with contextlib.ExitStack() as stack:
         cursor = stack.enter_context(driver_cursor(conn, raw=True)) if postgres else None
-        for part in chunks(rows, rows_per_statement(conn, len(columns))):
+        for part in statement_parts(rows, rows_per_statement(conn, len(columns))):
             sql = _values_sql(table.name, columns, len(part), conflict, postgres)
             values = tuple(itertools.chain.from_iterable(part))
             if cursor is not None:
@@ -93,6 +95,18 @@ def rows_per_statement(conn: sa.Connection, width: int) -> int:
     else:
         limit = conn.connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     return max(1, min(ROWS_PER_INSERT, limit // width))
+
+
+def statement_parts(rows: list[Any], most: int) -> Iterator[list[Any]]:
+    """``rows`` in consecutive parts of power-of-two sizes, the largest first, none over
+    ``most``: 1,500 rows with ``most`` 2,048 go as 1,024 + 256 + 128 + 64 + 16 + 8 + 4."""
+    size = 1 << (max(most, 1).bit_length() - 1)  # the largest power of two <= most
+    start = 0
+    while start < len(rows):
+        while size > len(rows) - start:
+            size //= 2
+        yield rows[start : start + size]
+        start += size
 
 
 @contextlib.contextmanager

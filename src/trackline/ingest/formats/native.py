@@ -121,7 +121,7 @@ def parse_event(item: Any, *, now_ms: int, limits: Limits, prefix: str = "") -> 
 def _identity(value: Any, limits: Limits, at: Callable[[str], str], meaning: str) -> str | None:
     """``values.check_identity``, with the field path built only when the value needs the
     full checks (absent, or not a plain printable string)."""
-    if values.plain_id(value, limits):
+    if value is None or values.plain_id(value, limits):
         return value
     return values.check_identity(value, limits=limits, field=at(meaning))
 
