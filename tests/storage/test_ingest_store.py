@@ -113,6 +113,20 @@ def test_a_commit_larger_than_one_statement_is_stored_whole(db: Database) -> Non
     assert len(_stored(db)) == count
 
 
+@pytest.mark.parametrize("most", [2048, 83, 1])
+def test_statement_parts_cover_the_rows_in_few_distinct_sizes(most: int) -> None:
+    """Every row once and in order, no part over ``most``, and few distinct part sizes (each
+    one a statement the driver keeps prepared)."""
+    sizes: set[int] = set()
+    for count in range(0, 5000, 7):
+        rows = list(range(count))
+        parts = list(dialect.statement_parts(rows, most))
+        assert [r for part in parts for r in part] == rows
+        assert all(0 < len(part) <= most for part in parts)
+        sizes.update(len(part) for part in parts)
+    assert len(sizes) <= dialect.SMALL_PART + 12
+
+
 def test_rows_per_statement_keeps_within_the_parameter_limit(db: Database) -> None:
     """An SQLite built with the old limit of 999 parameters gets smaller statements."""
     _setup(db)

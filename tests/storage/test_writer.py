@@ -172,6 +172,31 @@ def test_stop_drains_queued_jobs(harness: Harness) -> None:
     assert harness.names() == sorted(f"w{n}" for n in range(10))
 
 
+def test_jobs_queued_during_a_commit_do_not_wait_for_the_gather_window(db: Database) -> None:
+    """The gather window is for a first job after an idle spell; jobs that queued while the
+    writer was busy are committed as soon as it is free (a window of a minute would show)."""
+    settings = WriterSettings(max_wait_ms=60_000)
+    made = _make(db, settings)
+
+    async def scenario() -> list[str]:
+        # The gate fills a batch on its own, so it does not wait out the window either.
+        gate = asyncio.create_task(
+            made.writer.submit(made.gate.job, weight=settings.max_batch_events)
+        )
+        assert await asyncio.to_thread(made.gate.started.wait, WAIT_S)
+        tasks = [asyncio.create_task(made.writer.submit(_insert(f"w{n}"))) for n in range(5)]
+        await asyncio.sleep(0)
+        made.gate.open()
+        await gate
+        return await asyncio.wait_for(asyncio.gather(*tasks), WAIT_S)
+
+    try:
+        assert _run(scenario) == [f"w{n}" for n in range(5)]
+    finally:
+        made.gate.open()
+        made.writer.stop()
+
+
 def test_a_full_queue_answers_overloaded(db: Database) -> None:
     harness = _make(db, WriterSettings(queue_events=1, enqueue_timeout_s=0.05))
 

@@ -125,9 +125,14 @@ class Writer:
 
     def _take(self) -> list[_Pending]:
         with self._cond:
+            # Jobs that queued while the last commit ran are taken at once: waiting for more
+            # would only stall the writer, which is then the busy part. A first job after an
+            # idle spell waits up to ``max_wait_ms`` for company, so a trickle of small
+            # requests shares commits.
+            idle = not self._queue
             while not self._queue and not self._stopping:
                 self._cond.wait()
-            if self.settings.max_wait_ms > 0 and not self._stopping:
+            if idle and self.settings.max_wait_ms > 0 and not self._stopping:
                 self._cond.wait_for(
                     lambda: self._queued_weight >= self.settings.max_batch_events,
                     self.settings.max_wait_ms / 1000,

@@ -14,6 +14,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 
 from trackline.errors import Unavailable
+from trackline.storage import dialect
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,14 @@ class Database:
     def _sqlite_engine(
         self, begin: str | None, synchronous: str, options: dict[str, Any]
     ) -> sa.Engine:
-        engine = sa.create_engine(self.url, connect_args={"check_same_thread": False}, **options)
+        engine = sa.create_engine(
+            self.url,
+            connect_args={
+                "check_same_thread": False,
+                "cached_statements": dialect.SQLITE_STATEMENT_CACHE,
+            },
+            **options,
+        )
         # ``executemany`` of an INSERT becomes multi-row ``INSERT ... VALUES`` statements:
         # the driver releases the GIL once per statement instead of once per row, and each
         # release makes the writer queue behind the event loop for the GIL again.

@@ -44,12 +44,15 @@ def _upsert(dialect: str, table: sa.Table, on: tuple[str, ...], update: tuple[st
 
 
 # Most rows in one multi-row INSERT (``rows_per_statement`` keeps within the parameter limit).
-# A commit's rows go in statements of power-of-two sizes (``statement_parts``), so a table has
-# a dozen distinct INSERT texts at most and the driver's statement cache always holds them:
-# preparing a statement anew costs about 1.6 microseconds per row on SQLite, more than binding
-# and running it. Few statements per commit also means few GIL hand-offs for the writer
-# (docs/benchmark.md, round 6).
+# A commit's rows go in statements of power-of-two sizes and one smaller rest
+# (``statement_parts``), so a table has about 130 distinct INSERT texts at most and the
+# driver's statement cache (``SQLITE_STATEMENT_CACHE``) holds them: preparing a statement anew
+# costs about 1.6 microseconds per row on SQLite, more than binding and running it. Few
+# statements per commit also means few GIL hand-offs for the writer (docs/benchmark.md,
+# round 6).
 ROWS_PER_INSERT = 2048
+SMALL_PART = 128  # below this many rows, one statement of any size (``statement_parts``)
+SQLITE_STATEMENT_CACHE = 512  # prepared statements kept per SQLite connection (Python: 128)
 POSTGRES_PARAMETERS = 65_535  # the protocol's limit on one statement's parameters
 
 
@@ -98,12 +101,18 @@ def rows_per_statement(conn: sa.Connection, width: int) -> int:
 
 
 def statement_parts(rows: list[Any], most: int) -> Iterator[list[Any]]:
-    """``rows`` in consecutive parts of power-of-two sizes, the largest first, none over
-    ``most``: 1,500 rows with ``most`` 2,048 go as 1,024 + 256 + 128 + 64 + 16 + 8 + 4."""
+    """``rows`` in consecutive parts: power-of-two sizes of at least ``SMALL_PART`` rows, the
+    largest first and none over ``most``, then the rest (under ``SMALL_PART`` rows) in one
+    part. 1,500 rows with ``most`` 2,048 go as 1,024 + 256 + 128 + 92; 70 rows as one part.
+    A table's INSERTs then have at most ``SMALL_PART`` + 5 distinct sizes."""
     size = 1 << (max(most, 1).bit_length() - 1)  # the largest power of two <= most
     start = 0
     while start < len(rows):
-        while size > len(rows) - start:
+        left = len(rows) - start
+        if left < SMALL_PART and left <= most:
+            yield rows[start:]
+            return
+        while size > left:
             size //= 2
         yield rows[start : start + size]
         start += size
