@@ -33,7 +33,9 @@ class WriterSettings(BaseSettings):
         5000, description="Most events committed in one transaction by the writer."
     )
     max_wait_ms: float = Field(
-        2.0, description="How long the writer waits for more work before committing (ms)."
+        2.0,
+        description="How long the writer, woken by a first job after an idle spell, waits for "
+        "more work to share its commit (ms); work that queued during a commit is taken at once.",
     )
     queue_events: int = Field(
         50_000, description="Events that may wait for the writer before new requests wait."
