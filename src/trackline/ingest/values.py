@@ -212,18 +212,16 @@ def _flat_array_kind(value: list[Any]) -> str | None:
     numbers (the common arrays, decided here without ``check_value``); None for the rest."""
     if not value:
         return None
-    head = value[0].__class__
-    if head is str:
-        for item in value:
-            if item.__class__ is not str:
-                return None
-        return "array_string"
-    if head is int or head is float:
-        for item in value:
-            if item.__class__ is not int and item.__class__ is not float:
-                return None
-        return "array_number"
-    return None
+    kind = _FLAT_ARRAYS.get(value[0].__class__)
+    if kind is None:
+        return None
+    for item in value:
+        if _FLAT_ARRAYS.get(item.__class__) != kind:
+            return None
+    return kind
+
+
+_FLAT_ARRAYS = {str: "array_string", int: "array_number", float: "array_number"}
 
 
 # Property names repeat across events: the good ones are remembered, per name-length limit,
