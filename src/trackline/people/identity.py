@@ -119,16 +119,19 @@ def resolve(
     merging as the pairs say, in order."""
     users = {u for u, _ in pairs if u is not None}
     devices = {d for _, d in pairs if d is not None}
-    if conn.dialect.name == "postgresql":
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
         hold_against_erasure(conn, workspace_id)
+    known = _read(conn, workspace_id, users, devices)
+    settled = _settled(pairs, *known)
+    if settled is not None:
+        return Resolution(settled, [])
+    if postgres:
+        # Serialise with the other writers that touch these identities, then read them again
+        # (SQLite admits one writer at a time: what was read stays true).
+        dialect.lock_keys(conn, _identity_keys(workspace_id, users, devices))
         known = _read(conn, workspace_id, users, devices)
-        settled = _settled(pairs, *known)
-        if settled is not None:
-            return Resolution(settled, [])
-    # Serialise with the other writers that touch these identities, then read them again.
-    dialect.lock_keys(conn, _identity_keys(workspace_id, users, devices))
-    by_user, by_device, user_of = _read(conn, workspace_id, users, devices)
-    resolver = _Resolver(conn, workspace_id, now_ms, by_user, by_device, user_of)
+    resolver = _Resolver(conn, workspace_id, now_ms, *known)
     people, new_devices = [], []
     for position, (user, device) in enumerate(pairs):
         person, is_new = resolver.link(user, device)

@@ -53,6 +53,7 @@ def _upsert(dialect: str, table: sa.Table, on: tuple[str, ...], update: tuple[st
 ROWS_PER_INSERT = 2048
 SMALL_PART = 128  # below this many rows, one statement of any size (``statement_parts``)
 SQLITE_STATEMENT_CACHE = 512  # prepared statements kept per SQLite connection (Python: 128)
+SQLITE_CHECKPOINT_PAGES = 16_000  # WAL pages between automatic checkpoints (SQLite: 1,000)
 POSTGRES_PARAMETERS = 65_535  # the protocol's limit on one statement's parameters
 
 
