@@ -94,11 +94,13 @@ async def run(
     *,
     connections: int,
     rate_per_s: float | None = None,
+    result: Result | None = None,
 ) -> Result:
     """Send every payload over ``connections`` keep-alive connections; with ``rate_per_s``,
-    pace the whole run at that many requests per second (open-loop, for latency at a load)."""
+    pace the whole run at that many requests per second (open-loop, for latency at a load).
+    ``result``: filled in as responses arrive (readable while a background run goes on)."""
     queue = list(reversed(payloads))
-    result = Result()
+    result = result if result is not None else Result()
     interval = connections / rate_per_s if rate_per_s else None
     started = time.perf_counter()
     await asyncio.gather(
