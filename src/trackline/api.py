@@ -15,6 +15,7 @@ from starlette.responses import Response
 from trackline.clock import Clock
 from trackline.errors import InvalidInput, TracklineError
 from trackline.ids import EventIds
+from trackline.ingest.parsing import ParseThread
 from trackline.ingest.writer import Writer
 from trackline.settings import Settings
 from trackline.storage.database import Database
@@ -35,6 +36,7 @@ class Services:
     settings: Settings
     db: Database
     writer: Writer
+    parsing: ParseThread
     clock: Clock
     ids: EventIds
     keys: KeyCache

@@ -14,6 +14,7 @@ from trackline.api import JSON, Services, install_error_handlers
 from trackline.clock import Clock, SystemClock
 from trackline.errors import Unavailable
 from trackline.ids import EventIds
+from trackline.ingest.parsing import ParseThread
 from trackline.ingest.writer import Writer
 from trackline.logs import configure_logging
 from trackline.settings import Settings
@@ -31,6 +32,7 @@ def create_app(
         settings=settings,
         db=db,
         writer=Writer(db, settings.writer),
+        parsing=ParseThread(settings.parse_thread_bytes),
         clock=clock or SystemClock(),
         ids=EventIds(),
         keys=KeyCache(db, settings.key_cache_s),
@@ -41,9 +43,11 @@ def create_app(
         if migrate:
             await run_in_threadpool(db.migrate)
         svc.writer.start()
+        svc.parsing.start()
         try:
             yield
         finally:
+            await run_in_threadpool(svc.parsing.stop)
             await run_in_threadpool(svc.writer.stop)  # drain: commit what was accepted
             db.dispose()
 

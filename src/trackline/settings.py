@@ -76,5 +76,12 @@ class Settings(BaseSettings):
     key_cache_s: float = Field(
         5.0, description="Seconds an API key lookup is cached in a process (revocation delay)."
     )
+    parse_thread_bytes: int = Field(
+        8192,
+        ge=0,
+        description="Request bodies of at least this many bytes are parsed and checked on a "
+        "thread of their own, so the event loop goes on answering other requests meanwhile; "
+        "smaller ones are parsed on the loop, where a thread hop would cost more than parsing.",
+    )
     limits: Limits = Field(default_factory=Limits, description="Input limits.")
     writer: WriterSettings = Field(default_factory=WriterSettings, description="Writer tuning.")

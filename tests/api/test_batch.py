@@ -282,6 +282,28 @@ def test_invalid_json(client: TestClient, tenant: Tenant) -> None:
     assert_error(response, 400, "invalid_json", None)
 
 
+@pytest.mark.parametrize("parse_thread_bytes", [0, 10**9], ids=["parse_thread", "event_loop"])
+def test_whole_request_problems_are_the_same_wherever_the_body_is_parsed(
+    database_url: str, tenant: Tenant, parse_thread_bytes: int
+) -> None:
+    """Bodies of ``parse_thread_bytes`` or more are parsed on the parse thread: its answers,
+    stored events and kept refusals are those of parsing on the event loop."""
+    settings = Settings(
+        database_url=database_url, key_cache_s=0, parse_thread_bytes=parse_thread_bytes
+    )
+    broken = b'{"events": [' + b'{"external_id": "u1", "event": "e"},' * 300
+    with TestClient(create_app(settings, migrate=False)) as client:
+        assert_error(
+            client.post(BATCH, headers=tenant.write, content=broken), 400, "invalid_json", None
+        )
+        answer = post_batch(client, tenant, [ev(n) for n in range(300)] + [{"event": "x"}])
+        assert (answer["accepted"], answer["errors"][0]["index"]) == (300, 300)
+        assert len(all_events(client, tenant)) == 300
+        kept = client.get("/api/v1/failed-events", headers=tenant.read).json()["failed_events"]
+    assert sorted(f["code"] for f in kept) == ["invalid_json", "missing_identity"]
+    assert any(f["payload"] == broken.decode() for f in kept)
+
+
 def test_body_over_request_bytes(database_url: str, tenant: Tenant) -> None:
     events = [ev(n, parameters={"s": "x" * 500}) for n in range(5)]
     with limited_client(database_url, request_bytes=2048) as client:

@@ -28,8 +28,11 @@ class Outcome:
 async def ingest(svc: Services, *, origin: Origin, body: Body, parse: Parser) -> Outcome:
     """Parse ``body`` with ``parse`` and store it. Whole-request problems (too large, not JSON,
     not the right shape) are kept in failed events too, then raised."""
+    limits, now_ms = svc.settings.limits, svc.clock.now_ms()
     try:
-        parsed = _parse(body, parse, limits=svc.settings.limits, now_ms=svc.clock.now_ms())
+        parsed = await svc.parsing.run(
+            len(body.data), lambda: _parse(body, parse, limits=limits, now_ms=now_ms)
+        )
     except TracklineError as exc:
         await keep_refused(svc, origin, body, exc)
         raise
