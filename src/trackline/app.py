@@ -47,7 +47,7 @@ def create_app(
         try:
             yield
         finally:
-            await run_in_threadpool(svc.parsing.stop)
+            await svc.parsing.stop()
             await run_in_threadpool(svc.writer.stop)  # drain: commit what was accepted
             db.dispose()
 

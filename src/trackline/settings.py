@@ -79,9 +79,9 @@ class Settings(BaseSettings):
     parse_thread_bytes: int = Field(
         8192,
         ge=0,
-        description="Request bodies of at least this many bytes are parsed and checked on a "
-        "thread of their own, so the event loop goes on answering other requests meanwhile; "
-        "smaller ones are parsed on the loop, where a thread hop would cost more than parsing.",
+        description="Ingest request bodies (track, batch, FlareLane, Segment) of at least this "
+        "many bytes are parsed and checked on a thread of their own, so the event loop goes on "
+        "answering other requests meanwhile; smaller ones are parsed on the loop.",
     )
     limits: Limits = Field(default_factory=Limits, description="Input limits.")
     writer: WriterSettings = Field(default_factory=WriterSettings, description="Writer tuning.")

@@ -4,8 +4,10 @@ Flameup example verbatim and a full batch of the default size."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -289,19 +291,50 @@ def test_whole_request_problems_are_the_same_wherever_the_body_is_parsed(
     """Bodies of ``parse_thread_bytes`` or more are parsed on the parse thread: its answers,
     stored events and kept refusals are those of parsing on the event loop."""
     settings = Settings(
-        database_url=database_url, key_cache_s=0, parse_thread_bytes=parse_thread_bytes
+        database_url=database_url,
+        key_cache_s=0,
+        parse_thread_bytes=parse_thread_bytes,
+        limits=Limits(request_bytes=64 * 1024),
     )
     broken = b'{"events": [' + b'{"external_id": "u1", "event": "e"},' * 300
+    too_large = {"events": [ev(n, parameters={"s": "x" * 1000}) for n in range(100)]}
     with TestClient(create_app(settings, migrate=False)) as client:
         assert_error(
             client.post(BATCH, headers=tenant.write, content=broken), 400, "invalid_json", None
         )
+        assert parse_thread_running() == (parse_thread_bytes == 0)
+        response = client.post(BATCH, headers=tenant.write, json=too_large)
+        assert_error(response, 413, "payload_too_large", None)
         answer = post_batch(client, tenant, [ev(n) for n in range(300)] + [{"event": "x"}])
         assert (answer["accepted"], answer["errors"][0]["index"]) == (300, 300)
         assert len(all_events(client, tenant)) == 300
         kept = client.get("/api/v1/failed-events", headers=tenant.read).json()["failed_events"]
-    assert sorted(f["code"] for f in kept) == ["invalid_json", "missing_identity"]
+    assert not parse_thread_running()  # ended with the app
+    assert sorted(f["code"] for f in kept) == [
+        "invalid_json",
+        "missing_identity",
+        "payload_too_large",
+    ]
     assert any(f["payload"] == broken.decode() for f in kept)
+
+
+def parse_thread_running() -> bool:
+    return any(t.name.startswith("trackline-parse") for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("path", [BATCH, "/api/v1/track"])
+def test_nesting_deeper_than_json_encoding_goes(
+    client: TestClient, tenant: Tenant, path: str
+) -> None:
+    """JSON decodes up to 1,024 levels but encodes only 255: such an item is refused with the
+    whole request (it cannot be kept alone), and the request is kept as received."""
+    deep = ev(parameters={"a": functools.reduce(lambda inner, _: [inner], range(300), 1)})
+    body = json.dumps({"events": [ev(1), deep]} if path == BATCH else deep)
+    response = client.post(path, headers=tenant.write, content=body)
+    assert_error(response, 400, "too_deep", None)
+    kept = client.get("/api/v1/failed-events", headers=tenant.read).json()["failed_events"]
+    assert [(f["code"], f["payload"]) for f in kept] == [("too_deep", body)]
+    assert all_events(client, tenant) == []
 
 
 def test_body_over_request_bytes(database_url: str, tenant: Tenant) -> None:

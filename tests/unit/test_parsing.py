@@ -1,5 +1,6 @@
 """The parse thread: large bodies leave the event loop, small ones and a stopped thread stay
-on the caller's thread; results and errors come back as if parsed inline."""
+on the caller's thread; results and errors come back as if parsed inline; stopping finishes
+every body handed over."""
 
 from __future__ import annotations
 
@@ -27,14 +28,14 @@ def test_large_bodies_are_parsed_on_the_parse_thread() -> None:
         assert run(parsing, 100).startswith("trackline-parse")
         assert run(parsing, 99) == where()
     finally:
-        parsing.stop()
+        asyncio.run(parsing.stop())
 
 
 def test_without_a_running_thread_everything_is_parsed_inline() -> None:
     parsing = ParseThread(min_bytes=0)
     assert run(parsing, 10**6) == where()
     parsing.start()
-    parsing.stop()
+    asyncio.run(parsing.stop())
     assert run(parsing, 10**6) == where()
 
 
@@ -50,28 +51,36 @@ def test_an_error_reaches_the_caller() -> None:
             asyncio.run(parsing.run(1, refuse))
         assert raised.value.code == "invalid_json"
     finally:
-        parsing.stop()
+        asyncio.run(parsing.stop())
 
 
-def test_stop_finishes_what_was_handed_over() -> None:
+def test_stop_finishes_every_body_handed_over() -> None:
+    """Two bodies handed over, the second queued behind the first, which is held: ``stop``
+    does not return while they wait, returns once both were parsed, and a body that comes
+    meanwhile is parsed inline."""
     parsing = ParseThread(min_bytes=0)
     parsing.start()
     release = threading.Event()
     done: list[str] = []
 
     def slow() -> None:
-        release.wait(5)
+        release.wait(10)
         done.append(where())
 
-    async def scenario() -> None:
-        pending = asyncio.ensure_future(parsing.run(1, slow))
-        await asyncio.sleep(0.05)  # handed over, waiting on ``release``
-        stopper = threading.Thread(target=parsing.stop)
-        stopper.start()
+    async def scenario() -> list[int]:
+        first = asyncio.ensure_future(parsing.run(1, slow))
+        second = asyncio.ensure_future(parsing.run(1, slow))
+        await asyncio.sleep(0)  # both handed over
+        stopping = asyncio.ensure_future(parsing.stop())
+        await asyncio.sleep(0)  # the thread let go of; its shutdown waits for the two
+        assert await parsing.run(1, where) == where()
+        with pytest.raises(TimeoutError):  # held back by the held body, however long
+            await asyncio.wait_for(asyncio.shield(stopping), 0.2)
         release.set()
-        await pending
-        stopper.join(5)
-        assert not stopper.is_alive()
+        await stopping
+        parsed_when_stopped = len(done)
+        await asyncio.gather(first, second)
+        return [parsed_when_stopped]
 
-    asyncio.run(scenario())
-    assert len(done) == 1 and done[0].startswith("trackline-parse")
+    assert asyncio.run(scenario()) == [2]
+    assert all(name.startswith("trackline-parse") for name in done)

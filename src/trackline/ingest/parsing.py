@@ -26,16 +26,19 @@ class ParseThread:
         self._pool: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
+        """Open the thread (it starts with the first body handed to it)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="trackline-parse")
 
-    def stop(self) -> None:
-        """Finish what was handed over, then end the thread."""
+    async def stop(self) -> None:
+        """Finish what was handed over, then end the thread. Bodies that come meanwhile are
+        parsed inline: the thread is let go of on the event loop, between two ``run``s."""
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True)
+            await asyncio.to_thread(pool.shutdown, wait=True)
 
     async def run(self, size: int, fn: Callable[[], T]) -> T:
+        """``fn()``, on the thread if ``size`` (the body's bytes) calls for it."""
         pool = self._pool
         if pool is None or size < self.min_bytes:
             return fn()

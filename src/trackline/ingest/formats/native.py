@@ -161,13 +161,22 @@ def parse_items(
 
 
 def check_size(item: Any, *, limits: Limits, field: str | None) -> None:
-    size = len(orjson.dumps(item))
+    size = len(item_json(item))
     if size > limits.event_bytes:
         raise values.bad(
             "event_too_large",
             f"the event is {size} bytes; the limit is {limits.event_bytes}",
             field,
         )
+
+
+def item_json(item: Any) -> bytes:
+    """``item`` as compact JSON. An item nested deeper than the encoder goes (255 levels; the
+    decoder takes 1,024) refuses the whole request, which is then kept as it was received."""
+    try:
+        return orjson.dumps(item)
+    except orjson.JSONEncodeError:
+        raise values.bad("too_deep", "the body is nested more than 255 levels deep", None) from None
 
 
 def item_error(index: int | None, exc: TracklineError, item: Any) -> ItemError:
@@ -177,7 +186,7 @@ def item_error(index: int | None, exc: TracklineError, item: Any) -> ItemError:
         code=exc.code,
         message=exc.message,
         field=exc.field,
-        payload=orjson.dumps(item).decode(),
+        payload=item_json(item).decode(),
         **named_identities(item),
     )
 
