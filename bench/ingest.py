@@ -9,8 +9,9 @@ several numbers of requests in flight, next to a bare FastAPI endpoint at the sa
 latency, server CPU per event, p99 at 80 % of the batch peak, read latency (a person's timeline
 and the recent-events page) with ``--read-events`` stored events while ingest goes on, and the
 raw ceiling: the same rows inserted straight into the same schema and indexes in 10,000-row
-transactions (``executemany`` on SQLite, ``COPY`` on PostgreSQL). Ratios are what to compare;
-single numbers depend on the machine.
+transactions (``executemany`` on SQLite, ``COPY`` on PostgreSQL), their person-timeline entries
+added by the schema's trigger and moved into the large timeline table as often as a server
+moves them. Ratios are what to compare; single numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -41,6 +43,8 @@ import loadgen
 
 from trackline.ingest import store
 from trackline.ingest.model import CanonicalEvent
+from trackline.settings import WriterSettings
+from trackline.storage import timeline
 from trackline.storage.database import Database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,41 +224,55 @@ def raw_rows(run: str, count: int, users: int, persons: list[str], ws: str) -> l
     return rows
 
 
-def load_rows(db: Database, rows: list[tuple], chunk: int) -> None:
+def load_rows(db: Database, rows: list[tuple], chunk: int, move_every: int) -> None:
     """Insert ``rows`` straight into ``events`` in ``chunk``-row transactions: ``executemany``
-    on SQLite, ``COPY`` on PostgreSQL (the fastest plain way each database offers)."""
+    on SQLite, ``COPY`` on PostgreSQL (the fastest plain way each database offers). The
+    database's trigger adds each row's person-timeline entry, and the entries are moved into
+    the large timeline table whenever ``move_every`` rows have gone in since the last move,
+    as a server process does (``storage/timeline``)."""
     raw = db.write_engine.raw_connection()
+    unmoved = 0
     try:
-        if db.dialect == "sqlite":
-            sql = (
-                f"INSERT INTO events ({', '.join(COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in COLUMNS)})"
-            )
-            for i in range(0, len(rows), chunk):
-                raw.execute("BEGIN IMMEDIATE")
-                raw.executemany(sql, rows[i : i + chunk])
-                raw.execute("COMMIT")
-            return
-        driver = raw.driver_connection
         for i in range(0, len(rows), chunk):
-            with (
-                driver.cursor() as cur,
-                cur.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy,
-            ):
-                for row in rows[i : i + chunk]:
-                    copy.write_row(row)
-            driver.commit()
+            part = rows[i : i + chunk]
+            _insert(db.dialect, raw, part)
+            unmoved += len(part)
+            if unmoved >= move_every:
+                with db.write() as conn:
+                    timeline.move(conn)
+                unmoved = 0
     finally:
         raw.close()
 
 
+def _insert(dialect: str, raw: Any, rows: list[tuple]) -> None:
+    """One transaction of event rows on a DBAPI connection."""
+    if dialect == "sqlite":
+        sql = (
+            f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
+        )
+        raw.execute("BEGIN IMMEDIATE")
+        raw.executemany(sql, rows)
+        raw.execute("COMMIT")
+        return
+    driver = raw.driver_connection
+    with (
+        driver.cursor() as cur,
+        cur.copy(f"COPY events ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+    driver.commit()
+
+
 def insert_raw(url: str, rows: list[tuple], chunk: int = 10_000) -> float:
-    """The raw ceiling: ``rows`` into a fresh, migrated database; rows/s."""
+    """The raw ceiling: ``rows`` into a fresh, migrated database, with the timeline moves of
+    a server at its default setting; rows/s."""
     db = Database(url)
     db.migrate()
     started = time.perf_counter()
     try:
-        load_rows(db, rows, chunk)
+        load_rows(db, rows, chunk, WriterSettings().timeline_move_events)
     finally:
         db.dispose()
     return len(rows) / (time.perf_counter() - started)
@@ -339,7 +357,7 @@ def reads(server: Server, url: str, stored: int, users: int, batch_rate: float) 
     db = Database(url)
     rows = raw_rows("stored", stored, users, persons, ws)
     try:
-        load_rows(db, rows, 50_000)
+        load_rows(db, rows, 50_000, 50_000)
         settle(db)
     finally:
         db.dispose()

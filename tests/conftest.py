@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from trackline.app import create_app
-from trackline.settings import Settings
+from trackline.settings import Settings, WriterSettings
 from trackline.storage.database import Database
 from trackline.storage.schema import metadata
 from trackline.workspaces import service
@@ -91,6 +91,15 @@ def db(database_url: str) -> Iterator[Database]:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, key_cache_s=0)
+
+
+@pytest.fixture(params=[False, True], ids=["unmoved", "moved-every-2"])
+def timeline_settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
+    """Settings under which a person's timeline entries are all in the recent table (the move
+    threshold is not reached), or moved into the large table every 2 events, so that most
+    people have entries in both tables. Test modules about timelines use it as ``settings``."""
+    writer = WriterSettings(timeline_move_events=2 if request.param else 10**9)
+    return Settings(database_url=database_url, key_cache_s=0, writer=writer)
 
 
 @pytest.fixture

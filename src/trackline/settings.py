@@ -49,6 +49,13 @@ class WriterSettings(BaseSettings):
         description="Python's thread switch interval in a server process (seconds); short, so "
         "the writer thread is not held up behind the event loop.",
     )
+    timeline_move_events: int = Field(
+        20_000,
+        ge=1,
+        description="Events a server process stores between moves of the recent person-timeline "
+        "entries into the large timeline table (each move writes every person's page of it "
+        "once; fewer moves are fewer pages, and a longer pause when one runs).",
+    )
     gc_young_objects: int = Field(
         50_000,
         ge=0,

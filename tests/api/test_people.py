@@ -23,12 +23,21 @@ from trackline.storage.schema import (
     people,
     person_groups,
     person_merges,
+    timeline,
+    timeline_recent,
 )
 
 T0 = 1_705_314_600_000  # 2024-01-15T10:30:00Z
 PERSON_KEYS = {"id", "external_id", "device_ids", "attributes", "group_ids", "first_seen"}
 PERSON_KEYS |= {"last_seen"}
 ERASABLE = (events, identities, people, person_groups, person_merges, failed_events)
+ERASABLE += (timeline, timeline_recent)
+
+
+@pytest.fixture
+def settings(timeline_settings: Settings) -> Settings:
+    """Every test here runs with the timeline entries unmoved and moved (``conftest``)."""
+    return timeline_settings
 
 
 def track(client: TestClient, headers: dict[str, str], **event: Any) -> str:

@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from tests.conftest import Tenant
 from trackline.app import create_app
 from trackline.settings import Settings
+from trackline.storage.database import Database
+from trackline.storage.timeline import TABLES
 
 T0 = 1_705_314_600_000  # 2024-01-15T10:30:00Z
 EVENT_KEYS = {
@@ -29,6 +32,12 @@ EVENT_KEYS = {
     "timestamp",
     "created_at",
 }
+
+
+@pytest.fixture
+def settings(timeline_settings: Settings) -> Settings:
+    """Every test here runs with the timeline entries unmoved and moved (``conftest``)."""
+    return timeline_settings
 
 
 def batch(client: TestClient, tenant: Tenant, items: list[dict[str, Any]]) -> list[str]:
@@ -184,6 +193,46 @@ def test_newest_first_ties_in_arrival_order(client: TestClient, tenant: Tenant) 
     last = batch(client, tenant, [{"timestamp": T0, "event": "d"}])
     found = person_events(client, tenant, person_of(client, tenant))
     assert ids_of(found) == [*newer, *last, pair[1], pair[0], *first, *older]
+
+
+def test_a_timeline_read_joins_both_tables(
+    client: TestClient, tenant: Tenant, settings: Settings, db: Database
+) -> None:
+    """Three events, then one: moved every 2 events, the first three are moved (after their
+    commit, before the next one) and the fourth is not, so the person's entries are in both
+    tables; every read finds them as one timeline, filtered and paged."""
+    older = batch(
+        client,
+        tenant,
+        [{"timestamp": T0 + i, "event": n} for i, n in ((0, "e0"), (2, "e1"), (4, "e0"))],
+    )
+    newest = batch(client, tenant, [{"timestamp": T0 + 3, "event": "e1"}])
+    with db.read() as conn:
+        counts = [conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() for t in TABLES]
+    assert counts == ([3, 1] if settings.writer.timeline_move_events == 2 else [0, 4])
+    person_id = person_of(client, tenant)
+    everything = [older[2], *newest, older[1], older[0]]
+
+    found = person_events(client, tenant, person_id, {"limit": 3})
+    assert (ids_of(found), found["total"]) == (everything[:3], 4)
+    found = person_events(client, tenant, person_id, {"limit": 2, "offset": 1, "event": "e0"})
+    assert (ids_of(found), found["total"]) == ([older[0]], 2)
+    found = person_events(client, tenant, person_id, {"since": T0 + 2, "until": T0 + 4})
+    assert ids_of(found) == [*newest, older[1]]
+    pages, cursor = [], None
+    while True:
+        page = recent(
+            client, tenant, user_id="user_1", limit=1, **({"cursor": cursor} if cursor else {})
+        )
+        pages += ids_of(page)
+        if not (cursor := page["next_cursor"]):
+            break
+    assert pages == everything
+    first_seen = client.get(f"/api/v1/people/{person_id}", headers=tenant.read).json()
+    assert (first_seen["first_seen"], first_seen["last_seen"]) == (
+        "2024-01-15T10:30:00.000Z",
+        "2024-01-15T10:30:00.004Z",
+    )
 
 
 def test_flameup_seed_query(client: TestClient, tenant: Tenant) -> None:

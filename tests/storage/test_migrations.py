@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from tests.conftest import POSTGRES_ADMIN_URL
 from trackline.storage.database import Database
-from trackline.storage.migrate import alembic_config
+from trackline.storage.migrate import alembic_config, upgrade
 from trackline.storage.schema import metadata, workspaces
 
 
@@ -96,3 +97,53 @@ def test_migrating_again_keeps_the_data(db: Database) -> None:
     with db.read() as conn:
         rows = conn.execute(sa.select(workspaces.c.name)).scalars().all()
     assert rows == ["a"]
+
+
+def _event(n: int, person: str) -> dict[str, Any]:
+    return {
+        "id": f"evt_{n}",
+        "workspace_id": "ws_1",
+        "person_id": person,
+        "event": "page_viewed",
+        "parameters": {},
+        "context": {},
+        "timestamp": 1_000 + n,
+        "created_at": 1,
+        "message_id": f"m{n}",
+    }
+
+
+def _timeline_entries(conn: sa.Connection, table: str) -> set[tuple[Any, ...]]:
+    return set(conn.exec_driver_sql(f"SELECT workspace_id, person_id, timestamp, seq FROM {table}"))
+
+
+def test_timelines_move_out_of_events_and_back(empty_db: Database) -> None:
+    """0004 fills the timeline from the stored events, and from then on every new event gets
+    its entry; going back to 0003 restores the index on ``events``."""
+    events = metadata.tables["events"]
+    with empty_db.write_engine.begin() as conn:
+        upgrade(conn, "0003")
+        conn.execute(workspaces.insert().values(id="ws_1", name="a", created_at=1))
+        conn.execute(events.insert(), [_event(n, f"p{n % 3}") for n in range(7)])
+    empty_db.migrate()
+    with empty_db.write() as conn:
+        conn.execute(events.insert(), [_event(n, "p9") for n in range(7, 9)])
+        stored = set(
+            conn.execute(
+                sa.select(
+                    events.c.workspace_id, events.c.person_id, events.c.timestamp, events.c.seq
+                )
+            )
+        )
+        assert _timeline_entries(conn, "timeline") == {e for e in stored if e[1] != "p9"}
+        assert _timeline_entries(conn, "timeline_recent") == {e for e in stored if e[1] == "p9"}
+
+    with empty_db.write_engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+    inspector = sa.inspect(empty_db.write_engine)
+    assert "timeline" not in inspector.get_table_names()
+    assert "ix_events_workspace_id_person_id_timestamp" in {
+        i["name"] for i in inspector.get_indexes("events")
+    }
+    with empty_db.write() as conn:  # no trigger is left behind to insert into a missing table
+        conn.execute(events.insert(), [_event(9, "p9")])

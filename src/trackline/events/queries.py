@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,6 +21,7 @@ from sqlalchemy.dialects import postgresql
 
 from trackline.errors import InvalidInput
 from trackline.people import store as people_store
+from trackline.storage import timeline
 from trackline.storage.schema import events
 
 _NEWEST_FIRST = (events.c.timestamp.desc(), events.c.seq.desc())
@@ -71,25 +74,12 @@ def _json_page(dialect: str, page: sa.Subquery) -> sa.ColumnElement[str]:
 # given by an id that may have been merged away (``person_id``) or by a user id (``user_id``),
 # and resolved in the same statement.
 _OPTIONAL = ("person_id", "user_id", "device_id", "event", "since", "until", "cursor_ts")
-
-
-def _where(given: tuple[str, ...]) -> list[sa.ColumnElement[bool]]:
-    conditions = {
-        "person_id": events.c.person_id == people_store.live_id_sql(),
-        "user_id": events.c.person_id == people_store.user_person_sql(),
-        "device_id": events.c.device_id == sa.bindparam("device_id"),
-        "event": events.c.event == sa.bindparam("event"),
-        "since": events.c.timestamp >= sa.bindparam("since"),
-        "until": events.c.timestamp < sa.bindparam("until"),
-        "cursor_ts": sa.tuple_(events.c.timestamp, events.c.seq)
-        < sa.tuple_(
-            sa.bindparam("cursor_ts", type_=sa.BigInteger),
-            sa.bindparam("cursor_seq", type_=sa.BigInteger),
-        ),
-    }
-    return [events.c.workspace_id == sa.bindparam("workspace_id")] + [
-        conditions[name] for name in given
-    ]
+_PERSON = {"person_id": people_store.live_id_sql, "user_id": people_store.user_person_sql}
+# Filters only the event rows can answer (a person's timeline entries hold no more than time).
+_ON_EVENTS: dict[str, Callable[[], sa.ColumnElement[bool]]] = {
+    "device_id": lambda: events.c.device_id == sa.bindparam("device_id"),
+    "event": lambda: events.c.event == sa.bindparam("event"),
+}
 
 
 def _given(params: dict[str, object]) -> tuple[str, ...]:
@@ -97,31 +87,95 @@ def _given(params: dict[str, object]) -> tuple[str, ...]:
     return tuple(name for name in _OPTIONAL if params.get(name) is not None)
 
 
-def _page(where: list[sa.ColumnElement[bool]], *, paged: bool) -> sa.Subquery:
-    select = sa.select(events).where(*where).order_by(*_NEWEST_FIRST)
-    select = select.limit(sa.bindparam("limit", type_=sa.Integer))
-    if paged:
-        select = select.offset(sa.bindparam("offset", type_=sa.BigInteger))
-    return select.subquery()
+def _in_time(
+    given: tuple[str, ...], ts: sa.ColumnElement[int], seq: sa.ColumnElement[int]
+) -> list[sa.ColumnElement[bool]]:
+    conditions = {
+        "since": lambda: ts >= sa.bindparam("since"),
+        "until": lambda: ts < sa.bindparam("until"),
+        "cursor_ts": lambda: (
+            sa.tuple_(ts, seq)
+            < sa.tuple_(
+                sa.bindparam("cursor_ts", type_=sa.BigInteger),
+                sa.bindparam("cursor_seq", type_=sa.BigInteger),
+            )
+        ),
+    }
+    return [conditions[name]() for name in given if name in conditions]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Where the matching events are found: ``events`` itself, or a person's timeline entries
+    (joined to ``events`` when a filter needs the event rows). ``timestamp`` and ``seq`` order
+    them newest first."""
+
+    source: sa.FromClause
+    where: list[sa.ColumnElement[bool]]
+    timestamp: sa.ColumnElement[int]
+    seq: sa.ColumnElement[int]
+
+    def newest_first(self, *columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        return (
+            sa.select(*columns)
+            .select_from(self.source)
+            .where(*self.where)
+            .order_by(self.timestamp.desc(), self.seq.desc())
+        )
+
+
+def _rows(given: tuple[str, ...]) -> _Rows:
+    on_events = [_ON_EVENTS[name]() for name in given if name in _ON_EVENTS]
+    person = next((name for name in given if name in _PERSON), None)
+    if person is None:
+        workspace = events.c.workspace_id == sa.bindparam("workspace_id")
+        where = [workspace, *on_events, *_in_time(given, events.c.timestamp, events.c.seq)]
+        return _Rows(events, where, events.c.timestamp, events.c.seq)
+    found = timeline.entries(
+        sa.bindparam("workspace_id"),
+        _PERSON[person](),
+        lambda t: _in_time(given, t.c.timestamp, t.c.seq),
+    )
+    source = found.join(events, events.c.seq == found.c.seq) if on_events else found
+    return _Rows(source, on_events, found.c.timestamp, found.c.seq)
+
+
+def _page(rows: _Rows, *, paged: bool) -> sa.Subquery:
+    """The page's events, newest first. From a person's entries, the page's entries are
+    picked first, then only their event rows are read."""
+
+    def cut(select: sa.Select[Any]) -> sa.Select[Any]:
+        select = select.limit(sa.bindparam("limit", type_=sa.Integer))
+        return select.offset(sa.bindparam("offset", type_=sa.BigInteger)) if paged else select
+
+    if rows.source is events:
+        return cut(rows.newest_first(events)).subquery()
+    picked = cut(rows.newest_first(rows.seq.label("seq"))).subquery()
+    return (
+        sa.select(events)
+        .join(picked, events.c.seq == picked.c.seq)
+        .order_by(*_NEWEST_FIRST)
+        .subquery()
+    )
 
 
 @functools.lru_cache(maxsize=256)
 def _timeline_statement(dialect: str, given: tuple[str, ...]) -> sa.Select[Any]:
     """Built once per dialect and set of filters: building a statement this size costs more
     Python than running it."""
-    where = _where(given)
-    page = _page(where, paged=True)
-    total = sa.select(sa.func.count()).select_from(events).where(*where).scalar_subquery()
+    rows = _rows(given)
+    page = _page(rows, paged=True)
+    total = sa.select(sa.func.count()).select_from(rows.source).where(*rows.where).scalar_subquery()
     live = people_store.live_id_sql()
     return sa.select(_json_page(dialect, page), total, live).select_from(page)
 
 
 @functools.lru_cache(maxsize=256)
 def _recent_statement(dialect: str, given: tuple[str, ...]) -> sa.Select[Any]:
-    where = _where(given)
-    page = _page(where, paged=False)
+    rows = _rows(given)
+    page = _page(rows, paged=False)
     # The page's last row and whether one follows it: the next page starts after that row.
-    matching = sa.select(events.c.timestamp, events.c.seq).where(*where).order_by(*_NEWEST_FIRST)
+    matching = rows.newest_first(rows.timestamp.label("timestamp"), rows.seq.label("seq"))
     last = matching.offset(sa.bindparam("last_offset", type_=sa.Integer)).limit(1).subquery()
     following = matching.offset(sa.bindparam("limit", type_=sa.Integer)).limit(1).subquery()
     return sa.select(

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from trackline.errors import Overloaded
 from trackline.settings import WriterSettings
+from trackline.storage import timeline
 from trackline.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class Writer:
         self.run_s = 0.0  # seconds running jobs inside transactions
         self.commit_s = 0.0  # seconds committing them
         self._analyze_at = 1_000  # PostgreSQL: refresh planner statistics at 1k, 10k, 100k, ...
+        self._moved_at = 0  # ``weight`` at the last move of timeline entries
+        self.moves = 0  # moves of timeline entries done, for tests
 
     def start(self) -> None:
         # The writer releases the GIL on every database call; with the default 5 ms switch
@@ -172,9 +175,29 @@ class Writer:
         self.jobs += len(batch)
         self.weight += sum(job.weight for job in batch)
         _answer_all([(job, result, None) for job, result in zip(batch, results, strict=True)])
-        if self.weight >= self._analyze_at:  # after answering: the requests need not wait
+        # After answering: the requests need not wait.
+        if self.weight - self._moved_at >= self.settings.timeline_move_events:
+            self._moved_at = self.weight
+            self._move_timeline()
+        if self.weight >= self._analyze_at:
             self._analyze_at *= 10
             self.db.refresh_statistics()
+
+    def _move_timeline(self) -> None:
+        """Carry the recent person-timeline entries into the large table, in a transaction of
+        its own. A failure costs nothing but time: every entry is still in one of the two
+        tables, and the next move takes them."""
+        started = time.perf_counter()
+        try:
+            with self.db.write() as conn:
+                moved = timeline.move(conn)
+        except Exception:  # an optimisation, never a failure of ingest
+            log.warning("moving timeline entries failed", exc_info=True)
+            return
+        self.moves += 1
+        log.debug(
+            "moved %d timeline entries in %.1f ms", moved, (time.perf_counter() - started) * 1000
+        )
 
 
 def _tune_gc(young: int) -> None:

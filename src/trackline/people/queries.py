@@ -1,5 +1,5 @@
 """Read queries for people. ``first_seen``/``last_seen`` are derived from the person's events
-(the timeline index answers min/max at once), so ingest never updates a person row."""
+(each timeline table answers min/max at once), so ingest never updates a person row."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from trackline.clock import to_iso
-from trackline.storage.schema import events, identities, people, person_groups
+from trackline.storage import timeline
+from trackline.storage.schema import identities, people, person_groups
 
 
 def person(conn: sa.Connection, *, workspace_id: str, person_id: str) -> dict[str, Any] | None:
@@ -33,11 +34,7 @@ def person(conn: sa.Connection, *, workspace_id: str, person_id: str) -> dict[st
         .scalars()
         .all()
     )
-    first, last = conn.execute(
-        sa.select(sa.func.min(events.c.timestamp), sa.func.max(events.c.timestamp)).where(
-            events.c.workspace_id == workspace_id, events.c.person_id == person_id
-        )
-    ).one()
+    first, last = conn.execute(timeline.span(workspace_id, person_id)).one()
     return {
         "id": row.id,
         "external_id": next((v for k, v in owned if k == "user"), None),

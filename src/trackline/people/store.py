@@ -10,9 +10,8 @@ import orjson
 import sqlalchemy as sa
 
 from trackline.people import mentions
-from trackline.storage import dialect
+from trackline.storage import dialect, timeline
 from trackline.storage.schema import (
-    events,
     failed_events,
     groups,
     identities,
@@ -173,11 +172,7 @@ def merge(
     """Fold person ``loser`` into ``survivor`` in the current transaction: events, identities,
     groups and attributes follow (the survivor's own attribute values win)."""
     ws = workspace_id
-    conn.execute(
-        events.update()
-        .where(events.c.workspace_id == ws, events.c.person_id == loser)
-        .values(person_id=survivor)
-    )
+    timeline.repoint(conn, workspace_id=ws, loser=loser, survivor=survivor)
     conn.execute(
         identities.update()
         .where(identities.c.workspace_id == ws, identities.c.person_id == loser)
@@ -279,8 +274,8 @@ def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
     ws = workspace_id
     users, devices = identities_of(conn, workspace_id=ws, person_id=person_id)
     _erase_failures(conn, ws, sorted(users), sorted(devices))
+    timeline.erase(conn, workspace_id=ws, person_id=person_id)
     for table, column in (
-        (events, events.c.person_id),
         (identities, identities.c.person_id),
         (person_groups, person_groups.c.person_id),
         (person_merges, person_merges.c.into_id),

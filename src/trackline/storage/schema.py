@@ -101,10 +101,32 @@ events = sa.Table(
     sa.Column("created_at", Ms, nullable=False),
     sa.Column("message_id", sa.String(255), nullable=True),
     sa.Index(None, "workspace_id", "message_id", unique=True),
-    sa.Index(None, "workspace_id", "person_id", "timestamp"),
     sa.Index(None, "workspace_id", "timestamp"),
     sa.Index(None, "workspace_id", "event", "timestamp"),
 )
+
+
+def _timeline_table(name: str) -> sa.Table:
+    """A person timeline: one entry per event, keyed by person and time (``storage/timeline``).
+    On SQLite the key is the table (``WITHOUT ROWID``), so an entry is stored once."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("workspace_id", sa.String(32), primary_key=True),
+        sa.Column("person_id", sa.String(36), primary_key=True),
+        sa.Column("timestamp", Ms, primary_key=True),
+        sa.Column("seq", Seq, primary_key=True, autoincrement=False),
+        sqlite_with_rowid=False,
+    )
+
+
+# Each person's events, newest first, in two parts. A database trigger on ``events`` adds every
+# stored event to ``timeline_recent``, which stays small; the writer moves its entries into
+# ``timeline`` every ``TRACKLINE_WRITER_TIMELINE_MOVE_EVENTS`` events, in key order. An index
+# on ``events`` would rewrite one page per person in every commit; the small table's pages are
+# shared by many people, and a move writes each person's page of the large one once.
+timeline = _timeline_table("timeline")
+timeline_recent = _timeline_table("timeline_recent")
 
 failed_events = sa.Table(
     "failed_events",

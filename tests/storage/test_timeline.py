@@ -1,0 +1,201 @@
+"""Person timelines in two tables (``storage/timeline``): every stored event gets an entry,
+whichever statement stores it; a move carries the entries into the large table; merges and
+erasures change both tables; the writer moves on its own; on PostgreSQL a merge waits for a
+move in progress instead of missing the entries it carries."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+
+from trackline.ingest import store
+from trackline.ingest.model import CanonicalEvent
+from trackline.ingest.writer import Writer
+from trackline.settings import WriterSettings
+from trackline.storage import timeline
+from trackline.storage.database import Database
+from trackline.storage.schema import events, timeline_recent, workspaces
+from trackline.storage.schema import timeline as timeline_table
+
+WS = "ws_timeline"
+T0 = 1_700_000_000_000
+Entry = tuple[str, str, int, int]
+
+
+def _rows(person: str, count: int, prefix: str, *, at: int = T0) -> list[store.EventRow]:
+    return [
+        store.event_row(
+            f"evt_{prefix}{n:04d}",
+            WS,
+            person,
+            CanonicalEvent(
+                event="page_viewed",
+                external_id=None,
+                device_id=f"dev_{person}",
+                parameters={"n": n},
+                timestamp=at + n,
+                message_id=f"{prefix}-{n}",
+            ),
+            T0,
+        )
+        for n in range(count)
+    ]
+
+
+def _store(db: Database, rows: list[store.EventRow]) -> None:
+    with db.write() as conn:
+        store.insert_events(conn, rows)
+
+
+def _move(db: Database) -> int:
+    with db.write() as conn:
+        return timeline.move(conn)
+
+
+def _entries(db: Database, table: sa.Table) -> set[Entry]:
+    with db.read() as conn:
+        return {tuple(row) for row in conn.execute(sa.select(table))}  # type: ignore[misc]
+
+
+def _of_events(db: Database) -> set[Entry]:
+    """The entries the stored events call for."""
+    with db.read() as conn:
+        found = conn.execute(
+            sa.select(events.c.workspace_id, events.c.person_id, events.c.timestamp, events.c.seq)
+        )
+        return {tuple(row) for row in found}  # type: ignore[misc]
+
+
+@pytest.fixture
+def ws(db: Database) -> str:
+    with db.write() as conn:
+        conn.execute(workspaces.insert().values(id=WS, name="timeline", created_at=0))
+    return WS
+
+
+def test_every_stored_event_gets_an_entry_whatever_stores_it(db: Database, ws: str) -> None:
+    """One row, a multi-row statement, PostgreSQL's COPY, and its fallback for a message id
+    stored meanwhile (a staging table, then ``INSERT ... SELECT``)."""
+    _store(db, _rows("p1", 1, "one"))
+    _store(db, _rows("p1", 70, "many"))
+    again = [(f"evt_again{row[0]}", *row[1:]) for row in _rows("p2", 80, "many")]
+    _store(db, again)  # 70 message ids are stored already: only the last 10 rows go in
+
+    assert len(_of_events(db)) == 1 + 70 + 10
+    assert _entries(db, timeline_recent) == _of_events(db)
+    assert _entries(db, timeline_table) == set()
+
+
+def test_a_move_carries_every_entry_into_the_large_table(db: Database, ws: str) -> None:
+    _store(db, _rows("p1", 20, "a") + _rows("p2", 10, "b"))
+    assert _move(db) == 30
+    _store(db, _rows("p1", 5, "c", at=T0 + 100))
+
+    assert _entries(db, timeline_recent) | _entries(db, timeline_table) == _of_events(db)
+    assert len(_entries(db, timeline_recent)) == 5
+    assert _move(db) == 5
+    assert _move(db) == 0
+    assert _entries(db, timeline_recent) == set()
+    assert _entries(db, timeline_table) == _of_events(db)
+
+
+def _split(db: Database) -> None:
+    """Persons ``old`` and ``new`` with entries in both tables; ``other`` in one."""
+    _store(db, _rows("old", 4, "o1") + _rows("new", 3, "n1") + _rows("other", 2, "x"))
+    _move(db)
+    _store(db, _rows("old", 3, "o2", at=T0 + 50) + _rows("new", 2, "n2", at=T0 + 50))
+
+
+def test_a_merge_moves_events_and_entries_of_both_tables(db: Database, ws: str) -> None:
+    _split(db)
+    with db.write() as conn:
+        timeline.repoint(conn, workspace_id=WS, loser="old", survivor="new")
+
+    with db.read() as conn:
+        owners = conn.execute(
+            sa.select(events.c.person_id, sa.func.count()).group_by(events.c.person_id)
+        ).all()
+        first, last = conn.execute(timeline.span(WS, "new")).one()
+        assert conn.execute(timeline.span(WS, "old")).one() == (None, None)
+    assert dict(owners) == {"new": 12, "other": 2}
+    assert _entries(db, timeline_recent) | _entries(db, timeline_table) == _of_events(db)
+    assert (first, last) == (T0, T0 + 50 + 2)
+
+
+def test_an_erasure_deletes_events_and_entries_of_both_tables(db: Database, ws: str) -> None:
+    _split(db)
+    with db.write() as conn:
+        timeline.erase(conn, workspace_id=WS, person_id="old")
+
+    with db.read() as conn:
+        left = set(conn.execute(sa.select(events.c.person_id)).scalars())
+    assert left == {"new", "other"}
+    assert _entries(db, timeline_recent) | _entries(db, timeline_table) == _of_events(db)
+    assert {e[1] for e in _entries(db, timeline_table)} == {"new", "other"}
+
+
+def test_another_workspace_is_untouched(db: Database, ws: str) -> None:
+    _split(db)
+    with db.write() as conn:
+        conn.execute(workspaces.insert().values(id="ws_b", name="b", created_at=0))
+        rows = [(r[0] + "b", "ws_b", *r[2:11], r[11] + "b") for r in _rows("old", 3, "wb")]
+        store.insert_events(conn, rows)
+        timeline.repoint(conn, workspace_id=WS, loser="old", survivor="new")
+        timeline.erase(conn, workspace_id=WS, person_id="new")
+
+    with db.read() as conn:
+        theirs = conn.execute(timeline.span("ws_b", "old")).one()
+    assert theirs == (T0, T0 + 2)
+    assert {(e[0], e[1]) for e in _of_events(db)} == {(WS, "other"), ("ws_b", "old")}
+
+
+def test_the_writer_moves_every_so_many_events(db: Database, ws: str) -> None:
+    """Jobs of 3 events against a move every 5: after 6 and after 12 events."""
+    writer = Writer(db, WriterSettings(timeline_move_events=5))
+    writer.start()
+
+    def job(n: int) -> Callable[[sa.Connection], int]:
+        return lambda conn: store.insert_events(conn, _rows(f"p{n}", 3, f"j{n}"))
+
+    async def scenario() -> None:
+        for n in range(4):  # one at a time: one commit each
+            await writer.submit(job(n), weight=3)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.stop()  # the move after the last commit is done before the thread ends
+    assert writer.moves == 2
+    assert _entries(db, timeline_recent) == set()
+    assert _entries(db, timeline_table) == _of_events(db)
+    assert len(_of_events(db)) == 12
+
+
+def test_a_merge_waits_for_a_move_in_progress(db: Database, ws: str) -> None:
+    """PostgreSQL runs a writer per process: a merge in one must not re-point the large table
+    before another's move lands its entries there, nor miss them in the small one."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite admits one writer at a time: a move and a merge cannot overlap")
+    _store(db, _rows("old", 6, "o") + _rows("new", 2, "n"))
+    merged = threading.Event()
+
+    def merge() -> None:
+        with db.write() as conn:
+            timeline.repoint(conn, workspace_id=WS, loser="old", survivor="new")
+        merged.set()
+
+    with db.write() as conn:
+        assert timeline.move(conn) == 8
+        other = threading.Thread(target=merge)
+        other.start()
+        assert not merged.wait(0.5), "the merge did not wait for the move to commit"
+    other.join(10)
+
+    assert merged.is_set()
+    assert _entries(db, timeline_recent) == set()
+    assert _entries(db, timeline_table) == _of_events(db)
+    assert {e[1] for e in _of_events(db)} == {"new"}
