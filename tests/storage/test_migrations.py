@@ -147,3 +147,5 @@ def test_timelines_move_out_of_events_and_back(empty_db: Database) -> None:
     }
     with empty_db.write() as conn:  # no trigger is left behind to insert into a missing table
         conn.execute(events.insert(), [_event(9, "p9")])
+    empty_db.migrate()  # and nothing is left behind that upgrading again would trip over
+    assert _differences(empty_db) == []

@@ -175,9 +175,44 @@ def test_the_writer_moves_every_so_many_events(db: Database, ws: str) -> None:
     assert len(_of_events(db)) == 12
 
 
-def test_a_merge_waits_for_a_move_in_progress(db: Database, ws: str) -> None:
-    """PostgreSQL runs a writer per process: a merge in one must not re-point the large table
-    before another's move lands its entries there, nor miss them in the small one."""
+def test_a_failed_move_costs_ingest_nothing(db: Database, ws: str) -> None:
+    """A move that fails (here: its table is gone) is logged; the commits it followed are
+    answered, and later ones too."""
+    with db.write() as conn:
+        conn.exec_driver_sql("ALTER TABLE timeline RENAME TO timeline_away")
+    writer = Writer(db, WriterSettings(timeline_move_events=1))
+    writer.start()
+
+    async def scenario() -> list[int]:
+        jobs = [lambda conn, n=n: store.insert_events(conn, _rows("p", 2, f"f{n}")) for n in (1, 2)]
+        return [await writer.submit(job, weight=2) for job in jobs]
+
+    try:
+        assert asyncio.run(scenario()) == [2, 2]
+    finally:
+        writer.stop()
+        with db.write() as conn:
+            conn.exec_driver_sql("ALTER TABLE timeline_away RENAME TO timeline")
+    assert writer.moves == 0
+    assert _entries(db, timeline_recent) == _of_events(db)
+    assert len(_of_events(db)) == 4
+
+
+def _repoint(conn: sa.Connection) -> None:
+    timeline.repoint(conn, workspace_id=WS, loser="old", survivor="new")
+
+
+def _erase(conn: sa.Connection) -> None:
+    timeline.erase(conn, workspace_id=WS, person_id="old")
+
+
+@pytest.mark.parametrize("change", [_repoint, _erase], ids=["merge", "erasure"])
+def test_a_merge_or_erasure_waits_for_a_move_in_progress(
+    db: Database, ws: str, change: Callable[[sa.Connection], None]
+) -> None:
+    """PostgreSQL runs a writer per process: a merge or erasure in one must not change the
+    large table before another's move lands its entries there, nor miss them in the small
+    one."""
     if db.dialect != "postgresql":
         pytest.skip("SQLite admits one writer at a time: a move and a merge cannot overlap")
     _store(db, _rows("old", 6, "o") + _rows("new", 2, "n"))
@@ -185,17 +220,53 @@ def test_a_merge_waits_for_a_move_in_progress(db: Database, ws: str) -> None:
 
     def merge() -> None:
         with db.write() as conn:
-            timeline.repoint(conn, workspace_id=WS, loser="old", survivor="new")
+            change(conn)
         merged.set()
 
     with db.write() as conn:
         assert timeline.move(conn) == 8
         other = threading.Thread(target=merge)
         other.start()
-        assert not merged.wait(0.5), "the merge did not wait for the move to commit"
+        merged.wait(0.5)  # without the lock the merge would re-point the large table now
     other.join(10)
 
     assert merged.is_set()
     assert _entries(db, timeline_recent) == set()
     assert _entries(db, timeline_table) == _of_events(db)
     assert {e[1] for e in _of_events(db)} == {"new"}
+    assert len(_of_events(db)) == (8 if change is _repoint else 2)
+
+
+def test_a_move_does_not_wait_for_another_or_for_a_merge(db: Database, ws: str) -> None:
+    """PostgreSQL: the writer of a process does not stall behind another's move or merge; the
+    move is skipped (None) and tried again after its next commit."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite admits one writer at a time")
+    _store(db, _rows("old", 3, "o") + _rows("new", 2, "n"))
+    for hold in (timeline.move, _repoint):
+        with db.write() as conn:
+            hold(conn)
+            with db.write() as other:
+                assert timeline.move(other) is None
+    assert _move(db) == 0  # the first move took all five
+    assert _entries(db, timeline_table) == _of_events(db)
+
+
+def test_a_person_s_page_reads_only_as_far_as_the_page(db: Database) -> None:
+    """SQLite reads a person's entries from both tables' keys, merged newest first, and stops
+    at the page's end (``MERGE (UNION ALL)``) instead of sorting every entry of the person:
+    this needs the ordering columns selected from the union."""
+    if db.dialect != "sqlite":
+        pytest.skip("a plan of SQLite's; PostgreSQL merges the two index scans by itself")
+    from trackline.events import queries
+
+    params = {"workspace_id": WS, "user_id": "u", "limit": 50, "last_offset": 49, "kind_1": "user"}
+    statement = queries._recent_statement("sqlite", ("user_id",))
+    with db.read() as conn:
+        compiled = statement.compile(dialect=conn.dialect)
+        values = tuple(params.get(name, 1) for name in compiled.positiontup or ())
+        plan = [
+            row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), values)
+        ]
+    assert plan.count("MERGE (UNION ALL)") == 4  # the page, its last row (time, seq), the next
+    assert "COMPOUND QUERY" not in plan

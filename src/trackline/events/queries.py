@@ -150,7 +150,10 @@ def _page(rows: _Rows, *, paged: bool) -> sa.Subquery:
 
     if rows.source is events:
         return cut(rows.newest_first(events)).subquery()
-    picked = cut(rows.newest_first(rows.seq.label("seq"))).subquery()
+    # Both ordering columns are selected: SQLite then reads the two tables' keys backwards,
+    # merged, and stops at the page's end, instead of sorting all of the person's entries.
+    picked = cut(rows.newest_first(rows.timestamp.label("timestamp"), rows.seq.label("seq")))
+    picked = picked.subquery()
     return (
         sa.select(events)
         .join(picked, events.c.seq == picked.c.seq)

@@ -177,7 +177,6 @@ class Writer:
         _answer_all([(job, result, None) for job, result in zip(batch, results, strict=True)])
         # After answering: the requests need not wait.
         if self.weight - self._moved_at >= self.settings.timeline_move_events:
-            self._moved_at = self.weight
             self._move_timeline()
         if self.weight >= self._analyze_at:
             self._analyze_at *= 10
@@ -186,14 +185,18 @@ class Writer:
     def _move_timeline(self) -> None:
         """Carry the recent person-timeline entries into the large table, in a transaction of
         its own. A failure costs nothing but time: every entry is still in one of the two
-        tables, and the next move takes them."""
+        tables, and the next move (after as many events again) takes them."""
         started = time.perf_counter()
         try:
             with self.db.write() as conn:
                 moved = timeline.move(conn)
         except Exception:  # an optimisation, never a failure of ingest
             log.warning("moving timeline entries failed", exc_info=True)
+            self._moved_at = self.weight
             return
+        if moved is None:  # busy elsewhere (PostgreSQL): again after the next commit
+            return
+        self._moved_at = self.weight
         self.moves += 1
         log.debug(
             "moved %d timeline entries in %.1f ms", moved, (time.perf_counter() - started) * 1000

@@ -21,13 +21,15 @@ TABLES = (timeline, timeline_recent)
 _MOVING = "timeline-move"
 
 
-def move(conn: sa.Connection) -> int:
-    """Move every recent entry into ``timeline``, in one transaction; returns how many. On
-    PostgreSQL the delete names the rows it moves, so entries that another process stores
-    meanwhile stay for its next move."""
+def move(conn: sa.Connection) -> int | None:
+    """Move every recent entry into ``timeline``, in one transaction; returns how many, or
+    None when another process is moving or a merge or erasure is under way (PostgreSQL): the
+    writer then tries again after its next commit rather than wait. The delete names the rows
+    it moves, so entries that another process stores meanwhile stay for the next move."""
     names = "workspace_id, person_id, timestamp, seq"
     if conn.dialect.name == "postgresql":
-        dialect.lock_keys(conn, [_MOVING])
+        if not dialect.try_lock_key(conn, _MOVING):
+            return None
         moved = conn.exec_driver_sql(
             f"WITH moved AS (DELETE FROM timeline_recent RETURNING {names}),"
             f" stored AS (INSERT INTO timeline ({names}) SELECT {names} FROM moved"
