@@ -73,41 +73,34 @@ def span(workspace_id: str, person_id: str) -> sa.Select[tuple[int | None, int |
     return sa.select(sa.func.min(both.c.first), sa.func.max(both.c.last))
 
 
-def _seqs(workspace_id: str, person_id: str) -> sa.Select[tuple[int]]:
-    return sa.select(entries(sa.literal(workspace_id), sa.literal(person_id)).c.seq)
-
-
 def repoint(conn: sa.Connection, *, workspace_id: str, loser: str, survivor: str) -> None:
     """A merge: the events of ``loser`` become ``survivor``'s, with their entries."""
-    dialect.lock_keys(conn, [_MOVING], shared=True)
-    conn.execute(
-        events.update()
-        .where(
-            events.c.workspace_id == workspace_id,
-            events.c.seq.in_(_seqs(workspace_id, loser)),
-        )
-        .values(person_id=survivor)
+    _change(
+        conn,
+        workspace_id,
+        loser,
+        lambda t, where: t.update().where(where).values(person_id=survivor),
     )
-    for table in TABLES:
-        conn.execute(
-            table.update()
-            .where(table.c.workspace_id == workspace_id, table.c.person_id == loser)
-            .values(person_id=survivor)
-        )
 
 
 def erase(conn: sa.Connection, *, workspace_id: str, person_id: str) -> None:
     """Delete a person's events and their entries."""
+    _change(conn, workspace_id, person_id, lambda t, where: t.delete().where(where))
+
+
+def _change(
+    conn: sa.Connection,
+    workspace_id: str,
+    person_id: str,
+    statement: Callable[[sa.Table, sa.ColumnElement[bool]], sa.Executable],
+) -> None:
+    """Run ``statement(table, where)`` on the person's events (found by their entries), then
+    on the entries of both tables."""
     dialect.lock_keys(conn, [_MOVING], shared=True)
+    seqs = sa.select(entries(sa.literal(workspace_id), sa.literal(person_id)).c.seq)
     conn.execute(
-        events.delete().where(
-            events.c.workspace_id == workspace_id,
-            events.c.seq.in_(_seqs(workspace_id, person_id)),
-        )
+        statement(events, sa.and_(events.c.workspace_id == workspace_id, events.c.seq.in_(seqs)))
     )
     for table in TABLES:
-        conn.execute(
-            table.delete().where(
-                table.c.workspace_id == workspace_id, table.c.person_id == person_id
-            )
-        )
+        mine = sa.and_(table.c.workspace_id == workspace_id, table.c.person_id == person_id)
+        conn.execute(statement(table, mine))
