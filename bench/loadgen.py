@@ -63,19 +63,25 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 
 async def _connection(
-    host: str, port: int, queue: list[bytes], result: Result, rate_interval: float | None
+    host: str,
+    port: int,
+    queue: list[bytes],
+    result: Result,
+    pace: tuple[float, float] | None,
 ) -> None:
+    """Send from ``queue`` until it is empty. ``pace``: (first send time, interval) of an
+    open-loop connection, whose latency counts from when a request was due, so a request held
+    back by a slow response before it is not timed as if it had left on time."""
     reader, writer = await asyncio.open_connection(host, port)
-    next_at = time.perf_counter()
+    due, interval = pace if pace is not None else (0.0, 0.0)
     try:
         while queue:
             payload = queue.pop()
-            if rate_interval is not None:
-                next_at += rate_interval
-                delay = next_at - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
             started = time.perf_counter()
+            if pace is not None:
+                if due > started:
+                    await asyncio.sleep(due - started)
+                started, due = due, due + interval
             writer.write(payload)
             status = await _read_response(reader)
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
@@ -97,14 +103,28 @@ async def run(
     result: Result | None = None,
 ) -> Result:
     """Send every payload over ``connections`` keep-alive connections; with ``rate_per_s``,
-    pace the whole run at that many requests per second (open-loop, for latency at a load).
-    ``result``: filled in as responses arrive (readable while a background run goes on)."""
+    pace the whole run at that many requests per second, evenly spaced (open-loop, for latency
+    at a load). ``result``: filled in as responses arrive (readable while a background run goes
+    on)."""
     queue = list(reversed(payloads))
     result = result if result is not None else Result()
-    interval = connections / rate_per_s if rate_per_s else None
     started = time.perf_counter()
     await asyncio.gather(
-        *(_connection(host, port, queue, result, interval) for _ in range(connections))
+        *(
+            _connection(host, port, queue, result, _pace(started, i, connections, rate_per_s))
+            for i in range(connections)
+        )
     )
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _pace(
+    started: float, index: int, connections: int, rate_per_s: float | None
+) -> tuple[float, float] | None:
+    """Connection ``index``'s first send time and interval: each sends every ``connections /
+    rate_per_s`` seconds, the connections staggered by ``1 / rate_per_s``, so requests arrive
+    evenly rather than all connections' at once."""
+    if not rate_per_s:
+        return None
+    return started + (index + 1) / rate_per_s, connections / rate_per_s
