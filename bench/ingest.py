@@ -229,7 +229,7 @@ def load_rows(db: Database, rows: list[tuple], chunk: int, move_every: int) -> N
     on SQLite, ``COPY`` on PostgreSQL (the fastest plain way each database offers). The
     database's trigger adds each row's person-timeline entry, and the entries are moved into
     the large timeline table whenever ``move_every`` rows have gone in since the last move,
-    as a server process does (``storage/timeline``)."""
+    in slices as a server process moves them (``storage/timeline``)."""
     raw = db.write_engine.raw_connection()
     unmoved = 0
     try:
@@ -238,11 +238,21 @@ def load_rows(db: Database, rows: list[tuple], chunk: int, move_every: int) -> N
             _insert(db.dialect, raw, part)
             unmoved += len(part)
             if unmoved >= move_every:
-                with db.write() as conn:
-                    timeline.move(conn)
+                move_all(db, WriterSettings().timeline_move_slice)
                 unmoved = 0
     finally:
         raw.close()
+
+
+def move_all(db: Database, limit: int) -> None:
+    """One move of the recent timeline entries, ``limit`` at a time, a transaction each."""
+    after = None
+    while True:
+        with db.write() as conn:
+            moved = timeline.move(conn, after=after, limit=limit)
+        if moved is None or moved.last is None:
+            return
+        after = moved.last
 
 
 def _insert(dialect: str, raw: Any, rows: list[tuple]) -> None:

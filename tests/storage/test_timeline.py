@@ -51,9 +51,12 @@ def _store(db: Database, rows: list[store.EventRow]) -> None:
         store.insert_events(conn, rows)
 
 
-def _move(db: Database) -> int:
+def _move(db: Database, after: timeline.Key | None = None, limit: int | None = None) -> int:
+    """A move (a slice of one, with ``after`` and ``limit``); how many entries it took."""
     with db.write() as conn:
-        return timeline.move(conn)
+        moved = timeline.move(conn, after=after, limit=limit)
+    assert moved is not None
+    return moved.entries
 
 
 def _entries(db: Database, table: sa.Table) -> set[Entry]:
@@ -100,6 +103,35 @@ def test_a_move_carries_every_entry_into_the_large_table(db: Database, ws: str) 
     assert _move(db) == 5
     assert _move(db) == 0
     assert _entries(db, timeline_recent) == set()
+    assert _entries(db, timeline_table) == _of_events(db)
+
+
+def test_a_move_goes_in_slices_in_key_order(db: Database, ws: str) -> None:
+    """Each slice takes the next ``limit`` entries after the last one it moved, in key order;
+    entries stored during a pass wait for the next one when they sort before its position,
+    and are taken by it when they sort after."""
+    _store(db, _rows("p1", 3, "a") + _rows("p2", 3, "b") + _rows("p3", 2, "c"))
+    with db.write() as conn:
+        first = timeline.move(conn, limit=3)
+    assert first is not None
+    assert first.entries == 3
+    assert first.last is not None and first.last[1:3] == ("p1", T0 + 2)
+    assert {e[1] for e in _entries(db, timeline_table)} == {"p1"}
+
+    _store(db, _rows("p0", 1, "d") + _rows("p4", 2, "e"))  # behind / ahead of the pass
+    with db.write() as conn:
+        second = timeline.move(conn, after=first.last, limit=3)
+    assert second is not None and second.entries == 3
+    assert second.last is not None and second.last[1:3] == ("p2", T0 + 2)
+    with db.write() as conn:
+        third = timeline.move(conn, after=second.last, limit=3)
+    assert third is not None and third.entries == 3 and third.last is not None
+    assert third.last[1:3] == ("p4", T0)
+    with db.write() as conn:
+        assert timeline.move(conn, after=third.last, limit=3) == timeline.Moved(1, None)
+
+    assert {e[1] for e in _entries(db, timeline_recent)} == {"p0"}
+    assert _move(db, limit=3) == 1  # the next pass
     assert _entries(db, timeline_table) == _of_events(db)
 
 
@@ -175,6 +207,41 @@ def test_the_writer_moves_every_so_many_events(db: Database, ws: str) -> None:
     assert len(_of_events(db)) == 12
 
 
+def test_the_writer_moves_a_slice_after_each_commit(db: Database, ws: str) -> None:
+    """Commits of 4 entries, each for a person that sorts before the last: a move is due
+    after the second commit and goes 3 entries after each commit, taking the entries ahead
+    of its position and leaving those stored behind it for the next move."""
+    writer = Writer(db, WriterSettings(timeline_move_events=8, timeline_move_slice=3))
+    writer.start()
+    recent: list[int] = []
+
+    def job(n: int) -> Callable[[sa.Connection], int]:
+        def run(conn: sa.Connection) -> int:
+            recent.append(
+                conn.execute(sa.select(sa.func.count()).select_from(timeline_recent)).scalar_one()
+            )
+            return store.insert_events(conn, _rows(f"p{9 - n}", 4, f"s{n}"))
+
+        return run
+
+    async def scenario() -> None:
+        for n in range(5):
+            await writer.submit(job(n), weight=4)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.stop()
+    # Entries in the recent table as each commit began: the move takes p8's first 3, then
+    # p8's last and p9's first 2, then p9's last 2 and ends (p7 and p6 are behind it); after
+    # the fifth commit the next move begins at the start of the key, with p5's first 3.
+    assert recent == [0, 4, 5, 6, 8]
+    assert writer.moves == 1
+    assert {e[1] for e in _entries(db, timeline_recent)} == {"p5", "p6", "p7"}
+    assert len(_entries(db, timeline_recent)) == 9
+    assert _entries(db, timeline_recent) | _entries(db, timeline_table) == _of_events(db)
+
+
 def test_a_failed_move_costs_ingest_nothing(db: Database, ws: str) -> None:
     """A move that fails (here: its table is gone) is logged; the commits it followed are
     answered, and later ones too."""
@@ -224,7 +291,7 @@ def test_a_merge_or_erasure_waits_for_a_move_in_progress(
         merged.set()
 
     with db.write() as conn:
-        assert timeline.move(conn) == 8
+        assert timeline.move(conn) == timeline.Moved(8, None)
         other = threading.Thread(target=merge)
         other.start()
         merged.wait(0.5)  # without the lock the merge would re-point the large table now

@@ -53,8 +53,10 @@ class Writer:
         self.run_s = 0.0  # seconds running jobs inside transactions
         self.commit_s = 0.0  # seconds committing them
         self._analyze_at = 1_000  # PostgreSQL: refresh planner statistics at 1k, 10k, 100k, ...
-        self._moved_at = 0  # ``weight`` at the last move of timeline entries
-        self.moves = 0  # moves of timeline entries done, for tests
+        self._moved_at = 0  # ``weight`` when the last move of timeline entries began
+        self._moving: timeline.Key | None = None  # where the move under way goes on
+        self._move_due = False  # a move is under way (its next slice is due)
+        self.moves = 0  # moves of timeline entries finished, for tests
 
     def start(self) -> None:
         # The writer releases the GIL on every database call; with the default 5 ms switch
@@ -176,30 +178,41 @@ class Writer:
         self.weight += sum(job.weight for job in batch)
         _answer_all([(job, result, None) for job, result in zip(batch, results, strict=True)])
         # After answering: the requests need not wait.
-        if self.weight - self._moved_at >= self.settings.timeline_move_events:
+        if (
+            not self._move_due
+            and self.weight - self._moved_at >= self.settings.timeline_move_events
+        ):
+            self._move_due, self._moving, self._moved_at = True, None, self.weight
+        if self._move_due:
             self._move_timeline()
         if self.weight >= self._analyze_at:
             self._analyze_at *= 10
             self.db.refresh_statistics()
 
     def _move_timeline(self) -> None:
-        """Carry the recent person-timeline entries into the large table, in a transaction of
-        its own. A failure costs nothing but time: every entry is still in one of the two
-        tables, and the next move (after as many events again) takes them."""
+        """Carry the next slice of recent person-timeline entries into the large table, in a
+        transaction of its own. A failure costs nothing but time: every entry is still in one
+        of the two tables, and the next move (after as many events again) takes them."""
         started = time.perf_counter()
         try:
             with self.db.write() as conn:
-                moved = timeline.move(conn)
+                moved = timeline.move(
+                    conn, after=self._moving, limit=self.settings.timeline_move_slice
+                )
         except Exception:  # an optimisation, never a failure of ingest
             log.warning("moving timeline entries failed", exc_info=True)
-            self._moved_at = self.weight
+            self._move_due = False
             return
         if moved is None:  # busy elsewhere (PostgreSQL): again after the next commit
             return
-        self._moved_at = self.weight
-        self.moves += 1
+        self._moving = moved.last
+        if moved.last is None:
+            self._move_due = False
+            self.moves += 1
         log.debug(
-            "moved %d timeline entries in %.1f ms", moved, (time.perf_counter() - started) * 1000
+            "moved %d timeline entries in %.1f ms",
+            moved.entries,
+            (time.perf_counter() - started) * 1000,
         )
 
 

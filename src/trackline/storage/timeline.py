@@ -9,6 +9,7 @@ person's events (a merge, an erasure) changes both. ``events.person_id`` stays t
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -21,27 +22,83 @@ TABLES = (timeline, timeline_recent)
 _MOVING = "timeline-move"
 
 
-def move(conn: sa.Connection) -> int | None:
-    """Move every recent entry into ``timeline``, in one transaction; returns how many, or
-    None when another process is moving or a merge or erasure is under way (PostgreSQL): the
-    writer then tries again after its next commit rather than wait. The delete names the rows
-    it moves, so entries that another process stores meanwhile stay for the next move."""
-    names = "workspace_id, person_id, timestamp, seq"
+Key = tuple[str, str, int, int]  # an entry: workspace_id, person_id, timestamp, seq
+_NAMES = "workspace_id, person_id, timestamp, seq"
+
+
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """What one ``move`` did: ``entries`` moved, and ``last``, the key of the last of them
+    when the move stopped at its ``limit`` (the next slice of the pass starts after it), or
+    None when it reached the end of the recent table (the pass is over)."""
+
+    entries: int
+    last: Key | None
+
+
+def move(
+    conn: sa.Connection, *, after: Key | None = None, limit: int | None = None
+) -> Moved | None:
+    """Move recent entries into ``timeline`` in key order: those after ``after``, at most
+    ``limit`` of them (all when None). A pass of slices, each in a transaction of its own,
+    writes each person's page of ``timeline`` once, as one whole move does, but holds the
+    database (and the writer) a slice at a time. Entries added behind a pass's position wait
+    for the next pass.
+
+    Returns None when another process is moving or a merge or erasure is under way
+    (PostgreSQL): the writer then tries again after its next commit rather than wait. The
+    delete names the rows it moves, so entries that another process stores meanwhile (not yet
+    committed) stay for the next pass. On SQLite the caller holds the one write lock."""
+    if conn.dialect.name == "postgresql" and not dialect.try_lock_key(conn, _MOVING):
+        return None
+    bounds: list[str] = []
+    params: dict[str, object] = {}
+    if after is not None:
+        bounds.append(_after(">", "a", after, params))
+    last: Key | None = None
+    if limit is not None:
+        row = conn.execute(
+            sa.text(
+                f"SELECT {_NAMES} FROM timeline_recent{_where(bounds)}"
+                f" ORDER BY {_NAMES} LIMIT 1 OFFSET :skip"
+            ),
+            {**params, "skip": limit - 1},
+        ).first()
+        if row is not None:
+            last = (row[0], row[1], row[2], row[3])
+            bounds.append(_after("<=", "b", last, params))
+    where = _where(bounds)
     if conn.dialect.name == "postgresql":
-        if not dialect.try_lock_key(conn, _MOVING):
-            return None
-        moved = conn.exec_driver_sql(
-            f"WITH moved AS (DELETE FROM timeline_recent RETURNING {names}),"
-            f" stored AS (INSERT INTO timeline ({names}) SELECT {names} FROM moved"
-            f" ORDER BY {names} RETURNING 1)"
-            " SELECT count(*) FROM stored"
+        moved = conn.execute(
+            sa.text(
+                f"WITH moved AS (DELETE FROM timeline_recent{where} RETURNING {_NAMES}),"
+                f" stored AS (INSERT INTO timeline ({_NAMES}) SELECT {_NAMES} FROM moved"
+                f" ORDER BY {_NAMES} RETURNING 1)"
+                " SELECT count(*) FROM stored"
+            ),
+            params,
         ).scalar_one()
-        return int(moved)
-    # SQLite: the caller holds the database's one write lock, so nothing is added between.
-    conn.exec_driver_sql(
-        f"INSERT INTO timeline ({names}) SELECT {names} FROM timeline_recent ORDER BY {names}"
+        return Moved(int(moved), last)
+    conn.execute(
+        sa.text(
+            f"INSERT INTO timeline ({_NAMES})"
+            f" SELECT {_NAMES} FROM timeline_recent{where} ORDER BY {_NAMES}"
+        ),
+        params,
     )
-    return conn.exec_driver_sql("DELETE FROM timeline_recent").rowcount
+    deleted = conn.execute(sa.text(f"DELETE FROM timeline_recent{where}"), params).rowcount
+    return Moved(deleted, last)
+
+
+def _after(op: str, prefix: str, key: Key, params: dict[str, object]) -> str:
+    """A bound on the entries' key: ``(key columns) op (key)``, its values put in ``params``."""
+    names = [f"{prefix}{i}" for i in range(len(key))]
+    params.update(zip(names, key, strict=True))
+    return f"({_NAMES}) {op} ({', '.join(':' + n for n in names)})"
+
+
+def _where(bounds: list[str]) -> str:
+    return f" WHERE {' AND '.join(bounds)}" if bounds else ""
 
 
 def entries(
