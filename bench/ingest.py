@@ -9,9 +9,10 @@ several numbers of requests in flight, next to a bare FastAPI endpoint at the sa
 latency, server CPU per event, p99 at 80 % of the batch peak, read latency (a person's timeline
 and the recent-events page) with ``--read-events`` stored events while ingest goes on, and the
 raw ceiling: the same rows inserted straight into the same schema and indexes in 10,000-row
-transactions (``executemany`` on SQLite, ``COPY`` on PostgreSQL), their person-timeline entries
-added by the schema's trigger and moved into the large timeline table as often as a server
-moves them. Ratios are what to compare; single numbers depend on the machine.
+transactions (``executemany`` on SQLite, ``COPY`` on PostgreSQL); on SQLite their
+person-timeline entries are added by the schema's trigger and moved into the large timeline
+table as often as a server moves them. Ratios are what to compare; single numbers depend on
+the machine.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def raw_rows(run: str, count: int, users: int, persons: list[str], ws: str) -> l
 def load_rows(db: Database, rows: list[tuple], chunk: int, move_every: int) -> None:
     """Insert ``rows`` straight into ``events`` in ``chunk``-row transactions: ``executemany``
     on SQLite, ``COPY`` on PostgreSQL (the fastest plain way each database offers). The
-    database's trigger adds each row's person-timeline entry, and the entries are moved into
+    SQLite's trigger adds each row's person-timeline entry, and the entries are moved into
     the large timeline table whenever ``move_every`` rows have gone in since the last move,
     in slices as a server process moves them (``storage/timeline``)."""
     raw = db.write_engine.raw_connection()
@@ -237,7 +238,7 @@ def load_rows(db: Database, rows: list[tuple], chunk: int, move_every: int) -> N
             part = rows[i : i + chunk]
             _insert(db.dialect, raw, part)
             unmoved += len(part)
-            if unmoved >= move_every:
+            if unmoved >= move_every and timeline.in_tables(db.dialect):
                 move_all(db, WriterSettings().timeline_move_slice)
                 unmoved = 0
     finally:
@@ -250,7 +251,7 @@ def move_all(db: Database, limit: int) -> None:
     while True:
         with db.write() as conn:
             moved = timeline.move(conn, after=after, limit=limit)
-        if moved is None or moved.last is None:
+        if moved.last is None:
             return
         after = moved.last
 
@@ -341,14 +342,14 @@ def singles(server: Server, args: argparse.Namespace, label: str) -> dict[str, o
 
 
 def settle(db: Database) -> None:
-    """After a bulk load: on PostgreSQL, ``VACUUM ANALYZE`` the events and timeline tables, as
+    """After a bulk load: on PostgreSQL, ``VACUUM ANALYZE`` the events table, as
     autovacuum would have done on a database that grew to this size over time. Without it
     every index-only scan (the timeline's ``total``) visits the heap for each row, because the
     visibility map of freshly loaded pages is empty."""
     if db.dialect != "postgresql":
         return
     with db.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE events, timeline, timeline_recent")
+        conn.exec_driver_sql("VACUUM ANALYZE events")
 
 
 def reads(server: Server, url: str, stored: int, users: int, batch_rate: float) -> dict[str, float]:

@@ -4,7 +4,7 @@ SQLite and PostgreSQL, from an empty database and again on a migrated one."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,24 @@ from trackline.storage.schema import metadata, workspaces
 def _differences(db: Database) -> list[Any]:
     with db.write_engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"compare_type": True, "compare_server_default": True}
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": True,
+                "include_object": _for_dialect(db.dialect),
+            },
         )
         return compare_metadata(context, metadata)  # type: ignore[no-any-return]
+
+
+def _for_dialect(dialect: str) -> Callable[..., bool]:
+    """Alembic compares an index made only on one dialect (``Index.ddl_if``) on every one."""
+
+    def include(item: Any, _name: Any, _kind: str, _reflected: bool, _other: Any) -> bool:
+        only = getattr(item, "_ddl_if", None)  # SQLAlchemy keeps the condition here
+        return only is None or only.dialect in (None, dialect)
+
+    return include
 
 
 def _versions(db: Database) -> list[str]:
@@ -125,7 +140,7 @@ def test_timelines_move_out_of_events_and_back(empty_db: Database) -> None:
         upgrade(conn, "0003")
         conn.execute(workspaces.insert().values(id="ws_1", name="a", created_at=1))
         conn.execute(events.insert(), [_event(n, f"p{n % 3}") for n in range(7)])
-    empty_db.migrate()
+        upgrade(conn, "0004")
     with empty_db.write() as conn:
         conn.execute(events.insert(), [_event(n, "p9") for n in range(7, 9)])
         stored = set(
@@ -148,4 +163,41 @@ def test_timelines_move_out_of_events_and_back(empty_db: Database) -> None:
     with empty_db.write() as conn:  # no trigger is left behind to insert into a missing table
         conn.execute(events.insert(), [_event(9, "p9")])
     empty_db.migrate()  # and nothing is left behind that upgrading again would trip over
+    assert _differences(empty_db) == []
+
+
+def test_postgresql_timelines_go_back_into_an_index_on_events(empty_db: Database) -> None:
+    """0005: PostgreSQL stops filling the timeline tables, empties them and indexes
+    ``events`` by person; SQLite keeps them. Going back to 0004 refills them."""
+    events = metadata.tables["events"]
+    with empty_db.write_engine.begin() as conn:
+        upgrade(conn, "0004")
+        conn.execute(workspaces.insert().values(id="ws_1", name="a", created_at=1))
+        conn.execute(events.insert(), [_event(n, f"p{n % 3}") for n in range(4)])
+    empty_db.migrate()
+    postgresql = empty_db.dialect == "postgresql"
+    with empty_db.write() as conn:
+        conn.execute(events.insert(), [_event(n, "p9") for n in range(4, 6)])
+        stored = set(
+            conn.execute(
+                sa.select(
+                    events.c.workspace_id, events.c.person_id, events.c.timestamp, events.c.seq
+                )
+            )
+        )
+        both = _timeline_entries(conn, "timeline") | _timeline_entries(conn, "timeline_recent")
+    assert both == (set() if postgresql else stored)
+    indexes = {i["name"] for i in sa.inspect(empty_db.write_engine).get_indexes("events")}
+    assert ("ix_events_workspace_id_person_id_timestamp" in indexes) is postgresql
+    assert _differences(empty_db) == []
+
+    with empty_db.write_engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004")
+    with empty_db.write() as conn:
+        conn.execute(events.insert(), [_event(6, "p9")])
+        key = (events.c.workspace_id, events.c.person_id, events.c.timestamp, events.c.seq)
+        stored.add(tuple(conn.execute(sa.select(*key).where(events.c.id == "evt_6")).one()))
+        both = _timeline_entries(conn, "timeline") | _timeline_entries(conn, "timeline_recent")
+    assert both == stored
+    empty_db.migrate()
     assert _differences(empty_db) == []

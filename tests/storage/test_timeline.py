@@ -1,12 +1,12 @@
-"""Person timelines in two tables (``storage/timeline``): every stored event gets an entry,
-whichever statement stores it; a move carries the entries into the large table; merges and
-erasures change both tables; the writer moves on its own; on PostgreSQL a merge waits for a
-move in progress instead of missing the entries it carries."""
+"""Person timelines (``storage/timeline``). SQLite keeps them in two tables: every stored
+event gets an entry, whichever statement stores it; a move carries the entries into the large
+table, whole or in slices; merges and erasures change both tables; the writer moves on its
+own. PostgreSQL keeps them in an index on ``events``: merges, erasures and first/last seen
+work the same there, and its writer never moves anything."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -59,6 +59,18 @@ def _move(db: Database, after: timeline.Key | None = None, limit: int | None = N
     return moved.entries
 
 
+def _in_tables(db: Database) -> None:
+    if not timeline.in_tables(db.dialect):
+        pytest.skip("PostgreSQL keeps person timelines in an index on events")
+
+
+def _timeline(db: Database) -> set[Entry]:
+    """Every entry as the timeline knows it: both tables (SQLite), or ``events`` itself."""
+    if not timeline.in_tables(db.dialect):
+        return _of_events(db)
+    return _entries(db, timeline_recent) | _entries(db, timeline_table)
+
+
 def _entries(db: Database, table: sa.Table) -> set[Entry]:
     with db.read() as conn:
         return {tuple(row) for row in conn.execute(sa.select(table))}  # type: ignore[misc]
@@ -81,8 +93,8 @@ def ws(db: Database) -> str:
 
 
 def test_every_stored_event_gets_an_entry_whatever_stores_it(db: Database, ws: str) -> None:
-    """One row, a multi-row statement, PostgreSQL's COPY, and its fallback for a message id
-    stored meanwhile (a staging table, then ``INSERT ... SELECT``)."""
+    """One row, a multi-row statement, and one whose message ids are partly stored."""
+    _in_tables(db)
     _store(db, _rows("p1", 1, "one"))
     _store(db, _rows("p1", 70, "many"))
     again = [(f"evt_again{row[0]}", *row[1:]) for row in _rows("p2", 80, "many")]
@@ -94,6 +106,7 @@ def test_every_stored_event_gets_an_entry_whatever_stores_it(db: Database, ws: s
 
 
 def test_a_move_carries_every_entry_into_the_large_table(db: Database, ws: str) -> None:
+    _in_tables(db)
     _store(db, _rows("p1", 20, "a") + _rows("p2", 10, "b"))
     assert _move(db) == 30
     _store(db, _rows("p1", 5, "c", at=T0 + 100))
@@ -110,6 +123,7 @@ def test_a_move_goes_in_slices_in_key_order(db: Database, ws: str) -> None:
     """Each slice takes the next ``limit`` entries after the last one it moved, in key order;
     entries stored during a pass wait for the next one when they sort before its position,
     and are taken by it when they sort after."""
+    _in_tables(db)
     _store(db, _rows("p1", 3, "a") + _rows("p2", 3, "b") + _rows("p3", 2, "c"))
     with db.write() as conn:
         first = timeline.move(conn, limit=3)
@@ -136,9 +150,10 @@ def test_a_move_goes_in_slices_in_key_order(db: Database, ws: str) -> None:
 
 
 def _split(db: Database) -> None:
-    """Persons ``old`` and ``new`` with entries in both tables; ``other`` in one."""
+    """Persons ``old`` and ``new`` with entries in both tables (SQLite); ``other`` in one."""
     _store(db, _rows("old", 4, "o1") + _rows("new", 3, "n1") + _rows("other", 2, "x"))
-    _move(db)
+    if timeline.in_tables(db.dialect):
+        _move(db)
     _store(db, _rows("old", 3, "o2", at=T0 + 50) + _rows("new", 2, "n2", at=T0 + 50))
 
 
@@ -151,10 +166,10 @@ def test_a_merge_moves_events_and_entries_of_both_tables(db: Database, ws: str) 
         owners = conn.execute(
             sa.select(events.c.person_id, sa.func.count()).group_by(events.c.person_id)
         ).all()
-        first, last = conn.execute(timeline.span(WS, "new")).one()
-        assert conn.execute(timeline.span(WS, "old")).one() == (None, None)
+        first, last = conn.execute(timeline.span(db.dialect, WS, "new")).one()
+        assert conn.execute(timeline.span(db.dialect, WS, "old")).one() == (None, None)
     assert dict(owners) == {"new": 12, "other": 2}
-    assert _entries(db, timeline_recent) | _entries(db, timeline_table) == _of_events(db)
+    assert _timeline(db) == _of_events(db)
     assert (first, last) == (T0, T0 + 50 + 2)
 
 
@@ -166,8 +181,7 @@ def test_an_erasure_deletes_events_and_entries_of_both_tables(db: Database, ws: 
     with db.read() as conn:
         left = set(conn.execute(sa.select(events.c.person_id)).scalars())
     assert left == {"new", "other"}
-    assert _entries(db, timeline_recent) | _entries(db, timeline_table) == _of_events(db)
-    assert {e[1] for e in _entries(db, timeline_table)} == {"new", "other"}
+    assert _timeline(db) == _of_events(db)
 
 
 def test_another_workspace_is_untouched(db: Database, ws: str) -> None:
@@ -180,13 +194,14 @@ def test_another_workspace_is_untouched(db: Database, ws: str) -> None:
         timeline.erase(conn, workspace_id=WS, person_id="new")
 
     with db.read() as conn:
-        theirs = conn.execute(timeline.span("ws_b", "old")).one()
+        theirs = conn.execute(timeline.span(db.dialect, "ws_b", "old")).one()
     assert theirs == (T0, T0 + 2)
     assert {(e[0], e[1]) for e in _of_events(db)} == {(WS, "other"), ("ws_b", "old")}
 
 
 def test_the_writer_moves_every_so_many_events(db: Database, ws: str) -> None:
     """Jobs of 3 events against a move every 5: after 6 and after 12 events."""
+    _in_tables(db)
     writer = Writer(db, WriterSettings(timeline_move_events=5))
     writer.start()
 
@@ -211,6 +226,7 @@ def test_the_writer_moves_a_slice_after_each_commit(db: Database, ws: str) -> No
     """Commits of 4 entries, each for a person that sorts before the last: a move is due
     after the second commit and goes 3 entries after each commit, taking the entries ahead
     of its position and leaving those stored behind it for the next move."""
+    _in_tables(db)
     writer = Writer(db, WriterSettings(timeline_move_events=8, timeline_move_slice=3))
     writer.start()
     recent: list[int] = []
@@ -242,9 +258,31 @@ def test_the_writer_moves_a_slice_after_each_commit(db: Database, ws: str) -> No
     assert _entries(db, timeline_recent) | _entries(db, timeline_table) == _of_events(db)
 
 
+def test_postgresql_s_writer_never_moves(db: Database, ws: str) -> None:
+    if timeline.in_tables(db.dialect):
+        pytest.skip("SQLite's writer moves (the tests above)")
+    writer = Writer(db, WriterSettings(timeline_move_events=1))
+    writer.start()
+
+    async def scenario() -> None:
+        for n in range(3):
+            await writer.submit(
+                lambda conn, n=n: store.insert_events(conn, _rows("p", 2, f"g{n}")), weight=2
+            )
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        writer.stop()
+    assert writer.moves == 0
+    assert _entries(db, timeline_recent) == _entries(db, timeline_table) == set()
+    assert len(_of_events(db)) == 6
+
+
 def test_a_failed_move_costs_ingest_nothing(db: Database, ws: str) -> None:
     """A move that fails (here: its table is gone) is logged; the commits it followed are
     answered, and later ones too."""
+    _in_tables(db)
     with db.write() as conn:
         conn.exec_driver_sql("ALTER TABLE timeline RENAME TO timeline_away")
     writer = Writer(db, WriterSettings(timeline_move_events=1))
@@ -265,66 +303,12 @@ def test_a_failed_move_costs_ingest_nothing(db: Database, ws: str) -> None:
     assert len(_of_events(db)) == 4
 
 
-def _repoint(conn: sa.Connection) -> None:
-    timeline.repoint(conn, workspace_id=WS, loser="old", survivor="new")
-
-
-def _erase(conn: sa.Connection) -> None:
-    timeline.erase(conn, workspace_id=WS, person_id="old")
-
-
-@pytest.mark.parametrize("change", [_repoint, _erase], ids=["merge", "erasure"])
-def test_a_merge_or_erasure_waits_for_a_move_in_progress(
-    db: Database, ws: str, change: Callable[[sa.Connection], None]
-) -> None:
-    """PostgreSQL runs a writer per process: a merge or erasure in one must not change the
-    large table before another's move lands its entries there, nor miss them in the small
-    one."""
-    if db.dialect != "postgresql":
-        pytest.skip("SQLite admits one writer at a time: a move and a merge cannot overlap")
-    _store(db, _rows("old", 6, "o") + _rows("new", 2, "n"))
-    merged = threading.Event()
-
-    def merge() -> None:
-        with db.write() as conn:
-            change(conn)
-        merged.set()
-
-    with db.write() as conn:
-        assert timeline.move(conn) == timeline.Moved(8, None)
-        other = threading.Thread(target=merge)
-        other.start()
-        merged.wait(0.5)  # without the lock the merge would re-point the large table now
-    other.join(10)
-
-    assert merged.is_set()
-    assert _entries(db, timeline_recent) == set()
-    assert _entries(db, timeline_table) == _of_events(db)
-    assert {e[1] for e in _of_events(db)} == {"new"}
-    assert len(_of_events(db)) == (8 if change is _repoint else 2)
-
-
-def test_a_move_does_not_wait_for_another_or_for_a_merge(db: Database, ws: str) -> None:
-    """PostgreSQL: the writer of a process does not stall behind another's move or merge; the
-    move is skipped (None) and tried again after its next commit."""
-    if db.dialect != "postgresql":
-        pytest.skip("SQLite admits one writer at a time")
-    _store(db, _rows("old", 3, "o") + _rows("new", 2, "n"))
-    for hold in (timeline.move, _repoint):
-        with db.write() as conn:
-            hold(conn)
-            with db.write() as other:
-                assert timeline.move(other) is None
-    assert _move(db) == 0  # the first move took all five
-    assert _entries(db, timeline_table) == _of_events(db)
-
-
 def test_a_person_s_page_reads_only_as_far_as_the_page(db: Database) -> None:
     """SQLite reads a person's entries from both tables' keys, merged newest first, and stops
     at the page's end (``MERGE (UNION ALL)``) instead of sorting every entry of the person:
     this needs the ordering columns selected from the union."""
     if db.dialect != "sqlite":
-        pytest.skip("a plan of SQLite's; PostgreSQL merges the two index scans by itself")
+        pytest.skip("a plan of SQLite's timeline tables")
     from trackline.events import queries
 
     params = {"workspace_id": WS, "user_id": "u", "limit": 50, "last_offset": 49, "kind_1": "user"}

@@ -124,14 +124,17 @@ class _Rows:
         )
 
 
-def _rows(given: tuple[str, ...]) -> _Rows:
+def _rows(dialect: str, given: tuple[str, ...]) -> _Rows:
     on_events = [_ON_EVENTS[name]() for name in given if name in _ON_EVENTS]
     person = next((name for name in given if name in _PERSON), None)
-    if person is None:
+    if person is None or not timeline.in_tables(dialect):  # PostgreSQL: an index on events
         workspace = events.c.workspace_id == sa.bindparam("workspace_id")
         where = [workspace, *on_events, *_in_time(given, events.c.timestamp, events.c.seq)]
+        if person is not None:
+            where.append(events.c.person_id == _PERSON[person]())
         return _Rows(events, where, events.c.timestamp, events.c.seq)
     found = timeline.entries(
+        dialect,
         sa.bindparam("workspace_id"),
         _PERSON[person](),
         lambda t: _in_time(given, t.c.timestamp, t.c.seq),
@@ -166,7 +169,7 @@ def _page(rows: _Rows, *, paged: bool) -> sa.Subquery:
 def _timeline_statement(dialect: str, given: tuple[str, ...]) -> sa.Select[Any]:
     """Built once per dialect and set of filters: building a statement this size costs more
     Python than running it."""
-    rows = _rows(given)
+    rows = _rows(dialect, given)
     page = _page(rows, paged=True)
     total = sa.select(sa.func.count()).select_from(rows.source).where(*rows.where).scalar_subquery()
     live = people_store.live_id_sql()
@@ -175,7 +178,7 @@ def _timeline_statement(dialect: str, given: tuple[str, ...]) -> sa.Select[Any]:
 
 @functools.lru_cache(maxsize=256)
 def _recent_statement(dialect: str, given: tuple[str, ...]) -> sa.Select[Any]:
-    rows = _rows(given)
+    rows = _rows(dialect, given)
     page = _page(rows, paged=False)
     # The page's last row and whether one follows it: the next page starts after that row.
     matching = rows.newest_first(rows.timestamp.label("timestamp"), rows.seq.label("seq"))

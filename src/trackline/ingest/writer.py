@@ -53,6 +53,8 @@ class Writer:
         self.run_s = 0.0  # seconds running jobs inside transactions
         self.commit_s = 0.0  # seconds committing them
         self._analyze_at = 1_000  # PostgreSQL: refresh planner statistics at 1k, 10k, 100k, ...
+        self._analyzing: threading.Thread | None = None
+        self._moves = timeline.in_tables(db.dialect)  # SQLite: timeline entries to move
         self._moved_at = 0  # ``weight`` when the last move of timeline entries began
         self._moving: timeline.Key | None = None  # where the move under way goes on
         self._move_due = False  # a move is under way (its next slice is due)
@@ -75,6 +77,8 @@ class Writer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+            if self._analyzing is not None:
+                self._analyzing.join()
             commits = max(self.commits, 1)
             log.info(
                 "writer stopped: %d commits, %d jobs, %d events (%.1f jobs per commit;"
@@ -179,7 +183,8 @@ class Writer:
         _answer_all([(job, result, None) for job, result in zip(batch, results, strict=True)])
         # After answering: the requests need not wait.
         if (
-            not self._move_due
+            self._moves
+            and not self._move_due
             and self.weight - self._moved_at >= self.settings.timeline_move_events
         ):
             self._move_due, self._moving, self._moved_at = True, None, self.weight
@@ -187,12 +192,24 @@ class Writer:
             self._move_timeline()
         if self.weight >= self._analyze_at:
             self._analyze_at *= 10
-            self.db.refresh_statistics()
+            self._analyze()
+
+    def _analyze(self) -> None:
+        """Refresh the planner's statistics on a thread of its own: ``ANALYZE`` of a large
+        table takes a few hundred ms, which the next commit's requests need not wait for
+        (PostgreSQL lets inserts go on meanwhile)."""
+        if self._analyzing is not None and self._analyzing.is_alive():
+            return
+        self._analyzing = threading.Thread(
+            target=self.db.refresh_statistics, name="trackline-analyze", daemon=True
+        )
+        self._analyzing.start()
 
     def _move_timeline(self) -> None:
-        """Carry the next slice of recent person-timeline entries into the large table, in a
-        transaction of its own. A failure costs nothing but time: every entry is still in one
-        of the two tables, and the next move (after as many events again) takes them."""
+        """Carry the next slice of recent person-timeline entries into the large table
+        (SQLite), in a transaction of its own. A failure costs nothing but time: every entry
+        is still in one of the two tables, and the next move (after as many events again)
+        takes them."""
         started = time.perf_counter()
         try:
             with self.db.write() as conn:
@@ -202,8 +219,6 @@ class Writer:
         except Exception:  # an optimisation, never a failure of ingest
             log.warning("moving timeline entries failed", exc_info=True)
             self._move_due = False
-            return
-        if moved is None:  # busy elsewhere (PostgreSQL): again after the next commit
             return
         self._moving = moved.last
         if moved.last is None:

@@ -34,7 +34,7 @@ def person(conn: sa.Connection, *, workspace_id: str, person_id: str) -> dict[st
         .scalars()
         .all()
     )
-    first, last = conn.execute(timeline.span(workspace_id, person_id)).one()
+    first, last = conn.execute(timeline.span(conn.dialect.name, workspace_id, person_id)).one()
     return {
         "id": row.id,
         "external_id": next((v for k, v in owned if k == "user"), None),

@@ -146,8 +146,7 @@ class Database:
         try:
             with self.write() as conn:
                 conn.exec_driver_sql(
-                    "ANALYZE events, timeline, timeline_recent, identities, people,"
-                    " event_definitions, event_property_types"
+                    "ANALYZE events, identities, people, event_definitions, event_property_types"
                 )
         except Exception:  # statistics are an optimisation, never a failure
             log.warning("ANALYZE failed", exc_info=True)

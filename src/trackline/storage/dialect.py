@@ -211,16 +211,6 @@ def lock_keys(conn: sa.Connection, keys: list[str], *, shared: bool = False) -> 
     )
 
 
-def try_lock_key(conn: sa.Connection, key: str) -> bool:
-    """``lock_keys`` for one key, exclusive, without waiting: False when it is held."""
-    if conn.dialect.name != "postgresql":
-        return True
-    taken = conn.execute(
-        sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
-    ).scalar_one()
-    return bool(taken)
-
-
 def text_contains(
     conn: sa.Connection, column: sa.ColumnElement[str], text: str
 ) -> sa.ColumnElement[bool]:

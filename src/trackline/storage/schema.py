@@ -103,6 +103,8 @@ events = sa.Table(
     sa.Index(None, "workspace_id", "message_id", unique=True),
     sa.Index(None, "workspace_id", "timestamp"),
     sa.Index(None, "workspace_id", "event", "timestamp"),
+    # PostgreSQL: person timelines (``storage/timeline``); SQLite keeps them in tables below.
+    sa.Index(None, "workspace_id", "person_id", "timestamp").ddl_if(dialect="postgresql"),
 )
 
 
@@ -120,11 +122,14 @@ def _timeline_table(name: str) -> sa.Table:
     )
 
 
-# Each person's events, newest first, in two parts. A database trigger on ``events`` adds every
-# stored event to ``timeline_recent``, which stays small; the writer moves its entries into
-# ``timeline`` every ``TRACKLINE_WRITER_TIMELINE_MOVE_EVENTS`` events, in key order. An index
-# on ``events`` would rewrite one page per person in every commit; the small table's pages are
-# shared by many people, and a move writes each person's page of the large one once.
+# SQLite: each person's events, newest first, in two parts. A database trigger on ``events``
+# adds every stored event to ``timeline_recent``, which stays small; the writer moves its
+# entries into ``timeline`` every ``TRACKLINE_WRITER_TIMELINE_MOVE_EVENTS`` events, in key
+# order. An index on ``events`` would rewrite one page per person in every commit (SQLite's
+# WAL holds whole pages); the small table's pages are shared by many people, and a move writes
+# each person's page of the large one once. PostgreSQL logs changed rows, not pages, so there
+# the index on ``events`` is cheaper than entries inserted, deleted and inserted again; it
+# keeps these two tables empty.
 timeline = _timeline_table("timeline")
 timeline_recent = _timeline_table("timeline_recent")
 

@@ -1,9 +1,11 @@
-"""Person timelines: which events are a person's, newest first, without an index on ``events``.
+"""Person timelines: which events are a person's, newest first.
 
-Entries live in two tables of the same shape (``schema.timeline``, ``schema.timeline_recent``).
-A trigger on ``events`` (migration 0004) adds each stored event's entry to the small recent
-table; ``move`` carries the recent entries into the large one in key order. An entry is in
-exactly one of the two at any time, so a read takes both (``UNION ALL``) and a change to a
+On PostgreSQL they are an index on ``events`` (``workspace_id, person_id, timestamp``). On
+SQLite, whose WAL would write one page of such an index per person in every commit, entries
+live in two tables of the same shape (``schema.timeline``, ``schema.timeline_recent``): a
+trigger on ``events`` (migration 0004) adds each stored event's entry to the small recent
+table, and ``move`` carries the recent entries into the large one in key order. An entry is
+in exactly one of the two at any time, so a read takes both (``UNION ALL``) and a change to a
 person's events (a merge, an erasure) changes both. ``events.person_id`` stays the record."""
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from trackline.storage import dialect
 from trackline.storage.schema import events, timeline, timeline_recent
-
-TABLES = (timeline, timeline_recent)
-# PostgreSQL: a move excludes merges and erasures (they take it shared), so none of them
-# re-points or deletes one table while a move carries its entries to the other unseen.
-_MOVING = "timeline-move"
-
 
 Key = tuple[str, str, int, int]  # an entry: workspace_id, person_id, timestamp, seq
 _NAMES = "workspace_id, person_id, timestamp, seq"
+
+
+def in_tables(dialect: str) -> bool:
+    """Whether this database keeps timelines in the two tables (and the writer moves them)."""
+    return dialect == "sqlite"
+
+
+def tables(dialect: str) -> tuple[sa.Table, ...]:
+    """Where a person's entries are: both timeline tables, or ``events`` and its index."""
+    return (timeline, timeline_recent) if in_tables(dialect) else (events,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,21 +41,12 @@ class Moved:
     last: Key | None
 
 
-def move(
-    conn: sa.Connection, *, after: Key | None = None, limit: int | None = None
-) -> Moved | None:
+def move(conn: sa.Connection, *, after: Key | None = None, limit: int | None = None) -> Moved:
     """Move recent entries into ``timeline`` in key order: those after ``after``, at most
     ``limit`` of them (all when None). A pass of slices, each in a transaction of its own,
     writes each person's page of ``timeline`` once, as one whole move does, but holds the
     database (and the writer) a slice at a time. Entries added behind a pass's position wait
-    for the next pass.
-
-    Returns None when another process is moving or a merge or erasure is under way
-    (PostgreSQL): the writer then tries again after its next commit rather than wait. The
-    delete names the rows it moves, so entries that another process stores meanwhile (not yet
-    committed) stay for the next pass. On SQLite the caller holds the one write lock."""
-    if conn.dialect.name == "postgresql" and not dialect.try_lock_key(conn, _MOVING):
-        return None
+    for the next pass. SQLite only (``in_tables``); the caller holds its one write lock."""
     bounds: list[str] = []
     params: dict[str, object] = {}
     if after is not None:
@@ -68,17 +64,6 @@ def move(
             last = (row[0], row[1], row[2], row[3])
             bounds.append(_after("<=", "b", last, params))
     where = _where(bounds)
-    if conn.dialect.name == "postgresql":
-        moved = conn.execute(
-            sa.text(
-                f"WITH moved AS (DELETE FROM timeline_recent{where} RETURNING {_NAMES}),"
-                f" stored AS (INSERT INTO timeline ({_NAMES}) SELECT {_NAMES} FROM moved"
-                f" ORDER BY {_NAMES} RETURNING 1)"
-                " SELECT count(*) FROM stored"
-            ),
-            params,
-        ).scalar_one()
-        return Moved(int(moved), last)
     conn.execute(
         sa.text(
             f"INSERT INTO timeline ({_NAMES})"
@@ -102,29 +87,32 @@ def _where(bounds: list[str]) -> str:
 
 
 def entries(
+    dialect: str,
     workspace_id: sa.ColumnElement[str],
     person_id: sa.ColumnElement[str],
     where: Callable[[sa.Table], list[sa.ColumnElement[bool]]] = lambda table: [],
 ) -> sa.Subquery:
-    """The entries (``seq``, ``timestamp``) of a person in both tables, as a subquery;
-    ``where(table)`` adds conditions on that table's columns."""
+    """The entries (``seq``, ``timestamp``) of a person, as a subquery; ``where(table)`` adds
+    conditions on a table's columns."""
     parts = [
         sa.select(t.c.seq, t.c.timestamp).where(
             t.c.workspace_id == workspace_id, t.c.person_id == person_id, *where(t)
         )
-        for t in TABLES
+        for t in tables(dialect)
     ]
     return sa.union_all(*parts).subquery("entries")
 
 
-def span(workspace_id: str, person_id: str) -> sa.Select[tuple[int | None, int | None]]:
+def span(
+    dialect: str, workspace_id: str, person_id: str
+) -> sa.Select[tuple[int | None, int | None]]:
     """The first and last timestamp of a person's events (NULLs when there is none): each
     table answers from the ends of its key."""
     parts = [
         sa.select(
             sa.func.min(t.c.timestamp).label("first"), sa.func.max(t.c.timestamp).label("last")
         ).where(t.c.workspace_id == workspace_id, t.c.person_id == person_id)
-        for t in TABLES
+        for t in tables(dialect)
     ]
     both = sa.union_all(*parts).subquery()
     return sa.select(sa.func.min(both.c.first), sa.func.max(both.c.last))
@@ -151,13 +139,20 @@ def _change(
     person_id: str,
     statement: Callable[[sa.Table, sa.ColumnElement[bool]], sa.Executable],
 ) -> None:
-    """Run ``statement(table, where)`` on the person's events (found by their entries), then
-    on the entries of both tables."""
-    dialect.lock_keys(conn, [_MOVING], shared=True)
-    seqs = sa.select(entries(sa.literal(workspace_id), sa.literal(person_id)).c.seq)
+    """Run ``statement(table, where)`` on the person's events, then (SQLite) on the entries
+    of both tables. SQLite finds the events by their entries: it has no index on
+    ``events.person_id``."""
+
+    def mine(table: sa.Table) -> sa.ColumnElement[bool]:
+        return sa.and_(table.c.workspace_id == workspace_id, table.c.person_id == person_id)
+
+    if not in_tables(conn.dialect.name):
+        conn.execute(statement(events, mine(events)))
+        return
+    dialect = conn.dialect.name
+    seqs = sa.select(entries(dialect, sa.literal(workspace_id), sa.literal(person_id)).c.seq)
     conn.execute(
         statement(events, sa.and_(events.c.workspace_id == workspace_id, events.c.seq.in_(seqs)))
     )
-    for table in TABLES:
-        mine = sa.and_(table.c.workspace_id == workspace_id, table.c.person_id == person_id)
-        conn.execute(statement(table, mine))
+    for table in tables(dialect):
+        conn.execute(statement(table, mine(table)))
