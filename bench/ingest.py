@@ -246,7 +246,8 @@ def load_rows(db: Database, rows: list[tuple], chunk: int, move_every: int) -> N
 
 
 def move_all(db: Database, limit: int) -> None:
-    """One move of the recent timeline entries, ``limit`` at a time, a transaction each."""
+    """One move of the recent timeline entries, ``limit`` at a time, a transaction each (a
+    server moves a slice after each commit; the ceiling moves them back to back)."""
     after = None
     while True:
         with db.write() as conn:

@@ -44,8 +44,9 @@ async def sequential(host: str, port: int, payloads: list[bytes]) -> Result:
     """Send ``payloads`` one after another on one keep-alive connection: the latency of each
     request alone (for reads timed while other connections load the server)."""
     result = Result()
+    stream = await asyncio.open_connection(host, port)
     started = time.perf_counter()
-    await _connection(host, port, list(reversed(payloads)), result, None)
+    await _connection(stream, list(reversed(payloads)), result, None)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -62,17 +63,16 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
 async def _connection(
-    host: str,
-    port: int,
-    queue: list[bytes],
-    result: Result,
-    pace: tuple[float, float] | None,
+    stream: Stream, queue: list[bytes], result: Result, pace: tuple[float, float] | None
 ) -> None:
     """Send from ``queue`` until it is empty. ``pace``: (first send time, interval) of an
     open-loop connection, whose latency counts from when a request was due, so a request held
     back by a slow response before it is not timed as if it had left on time."""
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = stream
     due, interval = pace if pace is not None else (0.0, 0.0)
     try:
         while queue:
@@ -108,11 +108,14 @@ async def run(
     on)."""
     queue = list(reversed(payloads))
     result = result if result is not None else Result()
-    started = time.perf_counter()
+    opened = await asyncio.gather(
+        *(asyncio.open_connection(host, port) for _ in range(connections))
+    )
+    started = time.perf_counter()  # after connecting: a first request is not timed with it
     await asyncio.gather(
         *(
-            _connection(host, port, queue, result, _pace(started, i, connections, rate_per_s))
-            for i in range(connections)
+            _connection(stream, queue, result, _pace(started, i, connections, rate_per_s))
+            for i, stream in enumerate(opened)
         )
     )
     result.seconds = time.perf_counter() - started

@@ -52,16 +52,16 @@ class WriterSettings(BaseSettings):
     timeline_move_events: int = Field(
         20_000,
         ge=1,
-        description="SQLite: events stored between moves of the recent person-timeline "
-        "entries into the large timeline table (each move writes every person's page of it "
-        "once; fewer moves are fewer pages).",
+        description="SQLite: events stored between the starts of moves of the recent "
+        "person-timeline entries into the large timeline table (each move writes every "
+        "person's page of it once; fewer moves are fewer pages).",
     )
     timeline_move_slice: int = Field(
         2_000,
         ge=1,
-        description="SQLite: most timeline entries moved in one transaction: a move goes in "
-        "slices, one after each commit, so the writer pauses a slice at a time instead of for "
-        "the whole move.",
+        description="SQLite: timeline entries moved in one transaction beyond those the commit "
+        "before it stored: a move goes in slices, one after each commit, so the writer pauses a "
+        "slice at a time instead of for the whole move, and still outruns large commits.",
     )
     gc_young_objects: int = Field(
         50_000,

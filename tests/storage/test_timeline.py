@@ -54,9 +54,7 @@ def _store(db: Database, rows: list[store.EventRow]) -> None:
 def _move(db: Database, after: timeline.Key | None = None, limit: int | None = None) -> int:
     """A move (a slice of one, with ``after`` and ``limit``); how many entries it took."""
     with db.write() as conn:
-        moved = timeline.move(conn, after=after, limit=limit)
-    assert moved is not None
-    return moved.entries
+        return timeline.move(conn, after=after, limit=limit).entries
 
 
 def _in_tables(db: Database) -> None:
@@ -127,7 +125,6 @@ def test_a_move_goes_in_slices_in_key_order(db: Database, ws: str) -> None:
     _store(db, _rows("p1", 3, "a") + _rows("p2", 3, "b") + _rows("p3", 2, "c"))
     with db.write() as conn:
         first = timeline.move(conn, limit=3)
-    assert first is not None
     assert first.entries == 3
     assert first.last is not None and first.last[1:3] == ("p1", T0 + 2)
     assert {e[1] for e in _entries(db, timeline_table)} == {"p1"}
@@ -135,11 +132,11 @@ def test_a_move_goes_in_slices_in_key_order(db: Database, ws: str) -> None:
     _store(db, _rows("p0", 1, "d") + _rows("p4", 2, "e"))  # behind / ahead of the pass
     with db.write() as conn:
         second = timeline.move(conn, after=first.last, limit=3)
-    assert second is not None and second.entries == 3
+    assert second.entries == 3
     assert second.last is not None and second.last[1:3] == ("p2", T0 + 2)
     with db.write() as conn:
         third = timeline.move(conn, after=second.last, limit=3)
-    assert third is not None and third.entries == 3 and third.last is not None
+    assert third.entries == 3 and third.last is not None
     assert third.last[1:3] == ("p4", T0)
     with db.write() as conn:
         assert timeline.move(conn, after=third.last, limit=3) == timeline.Moved(1, None)
@@ -222,39 +219,61 @@ def test_the_writer_moves_every_so_many_events(db: Database, ws: str) -> None:
     assert len(_of_events(db)) == 12
 
 
-def test_the_writer_moves_a_slice_after_each_commit(db: Database, ws: str) -> None:
-    """Commits of 4 entries, each for a person that sorts before the last: a move is due
-    after the second commit and goes 3 entries after each commit, taking the entries ahead
-    of its position and leaving those stored behind it for the next move."""
-    _in_tables(db)
-    writer = Writer(db, WriterSettings(timeline_move_events=8, timeline_move_slice=3))
-    writer.start()
-    recent: list[int] = []
+def _recent_count(conn: sa.Connection) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(timeline_recent)).scalar_one()
 
-    def job(n: int) -> Callable[[sa.Connection], int]:
+
+def _run_writer(db: Database, settings: WriterSettings, persons: list[str], size: int) -> Writer:
+    """One commit per person in ``persons``, of ``size`` events each; the recent table's size
+    as each commit began is appended to ``writer.seen``."""
+    writer = Writer(db, settings)
+    seen: list[int] = []
+    writer.seen = seen  # type: ignore[attr-defined]
+
+    def job(n: int, person: str) -> Callable[[sa.Connection], int]:
         def run(conn: sa.Connection) -> int:
-            recent.append(
-                conn.execute(sa.select(sa.func.count()).select_from(timeline_recent)).scalar_one()
-            )
-            return store.insert_events(conn, _rows(f"p{9 - n}", 4, f"s{n}"))
+            seen.append(_recent_count(conn))
+            return store.insert_events(conn, _rows(person, size, f"s{n}_", at=T0 + n * size))
 
         return run
 
     async def scenario() -> None:
-        for n in range(5):
-            await writer.submit(job(n), weight=4)
+        for n, person in enumerate(persons):
+            await writer.submit(job(n, person), weight=size)
 
+    writer.start()
     try:
         asyncio.run(scenario())
     finally:
         writer.stop()
-    # Entries in the recent table as each commit began: the move takes p8's first 3, then
-    # p8's last and p9's first 2, then p9's last 2 and ends (p7 and p6 are behind it); after
-    # the fifth commit the next move begins at the start of the key, with p5's first 3.
-    assert recent == [0, 4, 5, 6, 8]
-    assert writer.moves == 1
-    assert {e[1] for e in _entries(db, timeline_recent)} == {"p5", "p6", "p7"}
-    assert len(_entries(db, timeline_recent)) == 9
+    return writer
+
+
+def test_the_writer_moves_a_slice_after_each_commit(db: Database, ws: str) -> None:
+    """Commits of 3 entries, each for a person that sorts before the last, a move due every 6
+    events, slices of 1: each slice takes 1 entry more than its commit stored (4), so a move
+    outruns what arrives; entries stored behind its position wait for the next move."""
+    _in_tables(db)
+    settings = WriterSettings(timeline_move_events=6, timeline_move_slice=1)
+    writer = _run_writer(db, settings, ["p9", "p8", "p7", "p6", "p5"], 3)
+    # Entries in the recent table as each commit began: after the second, the move takes
+    # p8's 3 and p9's first; after the third, p9's last 2 and ends (p7 is behind it); after
+    # the fourth, the next move takes p6's 3 and p7's first; after the fifth, p7's last 2.
+    assert writer.seen == [0, 3, 2, 3, 2]  # type: ignore[attr-defined]
+    assert writer.moves == 2
+    assert {e[1] for e in _entries(db, timeline_recent)} == {"p5"}
+    assert _entries(db, timeline_recent) | _entries(db, timeline_table) == _of_events(db)
+
+
+def test_moves_keep_up_with_commits_larger_than_a_slice(db: Database, ws: str) -> None:
+    """Commits of 10 events from people all over the key, slices of 1: the recent table stays
+    small and every move ends (a slice of a fixed size would fall behind by 9 a commit)."""
+    _in_tables(db)
+    persons = [f"p{(n * 7) % 10}" for n in range(40)]
+    settings = WriterSettings(timeline_move_events=20, timeline_move_slice=1)
+    writer = _run_writer(db, settings, persons, 10)
+    assert max(writer.seen) <= 60  # type: ignore[attr-defined]
+    assert writer.moves >= 10
     assert _entries(db, timeline_recent) | _entries(db, timeline_table) == _of_events(db)
 
 

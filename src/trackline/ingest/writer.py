@@ -179,7 +179,8 @@ class Writer:
         self.run_s += ran - started
         self.commit_s += time.perf_counter() - ran
         self.jobs += len(batch)
-        self.weight += sum(job.weight for job in batch)
+        stored = sum(job.weight for job in batch)
+        self.weight += stored
         _answer_all([(job, result, None) for job, result in zip(batch, results, strict=True)])
         # After answering: the requests need not wait.
         if (
@@ -189,32 +190,33 @@ class Writer:
         ):
             self._move_due, self._moving, self._moved_at = True, None, self.weight
         if self._move_due:
-            self._move_timeline()
-        if self.weight >= self._analyze_at:
+            self._move_timeline(stored)
+        if self.weight >= self._analyze_at and self._analyze():
             self._analyze_at *= 10
-            self._analyze()
 
-    def _analyze(self) -> None:
+    def _analyze(self) -> bool:
         """Refresh the planner's statistics on a thread of its own: ``ANALYZE`` of a large
         table takes a few hundred ms, which the next commit's requests need not wait for
-        (PostgreSQL lets inserts go on meanwhile)."""
+        (PostgreSQL lets inserts go on meanwhile). False while the last one still runs."""
         if self._analyzing is not None and self._analyzing.is_alive():
-            return
+            return False
         self._analyzing = threading.Thread(
             target=self.db.refresh_statistics, name="trackline-analyze", daemon=True
         )
         self._analyzing.start()
+        return True
 
-    def _move_timeline(self) -> None:
+    def _move_timeline(self, stored: int) -> None:
         """Carry the next slice of recent person-timeline entries into the large table
-        (SQLite), in a transaction of its own. A failure costs nothing but time: every entry
-        is still in one of the two tables, and the next move (after as many events again)
-        takes them."""
+        (SQLite), in a transaction of its own: ``timeline_move_slice`` entries more than the
+        commit just stored, so a move outruns what arrives meanwhile and ends however large
+        the commits are. A failure costs nothing but time: every entry is still in one of the
+        two tables, and the next move (after as many events again) takes them."""
         started = time.perf_counter()
         try:
             with self.db.write() as conn:
                 moved = timeline.move(
-                    conn, after=self._moving, limit=self.settings.timeline_move_slice
+                    conn, after=self._moving, limit=self.settings.timeline_move_slice + stored
                 )
         except Exception:  # an optimisation, never a failure of ingest
             log.warning("moving timeline entries failed", exc_info=True)

@@ -125,11 +125,11 @@ def _timeline_table(name: str) -> sa.Table:
 # SQLite: each person's events, newest first, in two parts. A database trigger on ``events``
 # adds every stored event to ``timeline_recent``, which stays small; the writer moves its
 # entries into ``timeline`` every ``TRACKLINE_WRITER_TIMELINE_MOVE_EVENTS`` events, in key
-# order. An index on ``events`` would rewrite one page per person in every commit (SQLite's
-# WAL holds whole pages); the small table's pages are shared by many people, and a move writes
-# each person's page of the large one once. PostgreSQL logs changed rows, not pages, so there
-# the index on ``events`` is cheaper than entries inserted, deleted and inserted again; it
-# keeps these two tables empty.
+# order, a slice after each commit. An index on ``events`` would rewrite one page per person in
+# every commit (SQLite's WAL holds whole pages); the small table's pages are shared by many
+# people, and a move writes each person's page of the large one once. PostgreSQL logs changed
+# rows, not pages, so there the index on ``events`` is cheaper than entries inserted, deleted
+# and inserted again; it keeps these two tables empty.
 timeline = _timeline_table("timeline")
 timeline_recent = _timeline_table("timeline_recent")
 

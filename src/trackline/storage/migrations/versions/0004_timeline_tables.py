@@ -1,4 +1,4 @@
-"""person timelines in their own tables
+"""person timelines in their own tables (SQLite)
 
 Revision ID: 0004
 Revises: 0003
@@ -17,25 +17,13 @@ depends_on = None
 
 _PERSON_INDEX = "ix_events_workspace_id_person_id_timestamp"
 _COLUMNS = "workspace_id, person_id, timestamp, seq"
-# Every stored event gets its timeline entry, whichever statement stores it (an insert, COPY).
-_TRIGGER = {
-    "sqlite": [
-        "CREATE TRIGGER events_timeline AFTER INSERT ON events BEGIN"
-        f" INSERT INTO timeline_recent ({_COLUMNS})"
-        " VALUES (NEW.workspace_id, NEW.person_id, NEW.timestamp, NEW.seq); END"
-    ],
-    "postgresql": [
-        "CREATE FUNCTION events_timeline() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-        f" INSERT INTO timeline_recent ({_COLUMNS}) SELECT {_COLUMNS} FROM stored;"
-        " RETURN NULL; END $$",
-        "CREATE TRIGGER events_timeline AFTER INSERT ON events REFERENCING NEW TABLE AS stored"
-        " FOR EACH STATEMENT EXECUTE FUNCTION events_timeline()",
-    ],
-}
-_DROP_TRIGGER = {
-    "sqlite": ["DROP TRIGGER events_timeline"],
-    "postgresql": ["DROP TRIGGER events_timeline ON events", "DROP FUNCTION events_timeline()"],
-}
+# Every stored event gets its timeline entry, whichever statement stores it. PostgreSQL keeps
+# its index on ``events`` instead, and the two tables empty (``storage/timeline``).
+_TRIGGER = (
+    "CREATE TRIGGER events_timeline AFTER INSERT ON events BEGIN"
+    f" INSERT INTO timeline_recent ({_COLUMNS})"
+    " VALUES (NEW.workspace_id, NEW.person_id, NEW.timestamp, NEW.seq); END"
+)
 
 
 def _create(name: str) -> None:
@@ -55,17 +43,18 @@ def _create(name: str) -> None:
 def upgrade() -> None:
     _create("timeline")
     _create("timeline_recent")
+    if op.get_bind().dialect.name != "sqlite":
+        return
     op.drop_index(_PERSON_INDEX, table_name="events")
     op.execute(
         f"INSERT INTO timeline ({_COLUMNS}) SELECT {_COLUMNS} FROM events ORDER BY {_COLUMNS}"
     )
-    for statement in _TRIGGER[op.get_bind().dialect.name]:
-        op.execute(statement)
+    op.execute(_TRIGGER)
 
 
 def downgrade() -> None:
-    for statement in _DROP_TRIGGER[op.get_bind().dialect.name]:
-        op.execute(statement)
-    op.create_index(_PERSON_INDEX, "events", ["workspace_id", "person_id", "timestamp"])
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER events_timeline")
+        op.create_index(_PERSON_INDEX, "events", ["workspace_id", "person_id", "timestamp"])
     op.drop_table("timeline_recent")
     op.drop_table("timeline")

@@ -1,4 +1,4 @@
-"""PostgreSQL: person timelines back in an index on events
+"""PostgreSQL: person timelines in an index on events, whatever 0004 did
 
 Revision ID: 0005
 Revises: 0004
@@ -15,34 +15,20 @@ branch_labels = None
 depends_on = None
 
 _PERSON_INDEX = "ix_events_workspace_id_person_id_timestamp"
-_COLUMNS = "workspace_id, person_id, timestamp, seq"
 
 
 def upgrade() -> None:
-    """SQLite keeps its timeline tables. PostgreSQL stops filling them, empties them and
-    indexes ``events`` by person instead."""
+    """0004 now leaves PostgreSQL's index on ``events`` alone, but an earlier 0004 replaced it
+    with the two timeline tables and a trigger filling them: undo that. SQLite: nothing."""
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute("DROP TRIGGER events_timeline ON events")
-    op.execute("DROP FUNCTION events_timeline()")
-    op.execute("DELETE FROM timeline_recent")
-    op.execute("DELETE FROM timeline")
-    op.create_index(_PERSON_INDEX, "events", ["workspace_id", "person_id", "timestamp"])
+    op.execute("DROP TRIGGER IF EXISTS events_timeline ON events")
+    op.execute("DROP FUNCTION IF EXISTS events_timeline()")
+    op.execute("TRUNCATE timeline, timeline_recent")
+    op.create_index(
+        _PERSON_INDEX, "events", ["workspace_id", "person_id", "timestamp"], if_not_exists=True
+    )
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.drop_index(_PERSON_INDEX, table_name="events")
-    op.execute(
-        f"INSERT INTO timeline ({_COLUMNS}) SELECT {_COLUMNS} FROM events ORDER BY {_COLUMNS}"
-    )
-    op.execute(
-        "CREATE FUNCTION events_timeline() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-        f" INSERT INTO timeline_recent ({_COLUMNS}) SELECT {_COLUMNS} FROM stored;"
-        " RETURN NULL; END $$"
-    )
-    op.execute(
-        "CREATE TRIGGER events_timeline AFTER INSERT ON events REFERENCING NEW TABLE AS stored"
-        " FOR EACH STATEMENT EXECUTE FUNCTION events_timeline()"
-    )
+    """0004's PostgreSQL schema is this one: nothing to undo."""
