@@ -227,7 +227,7 @@ def raw_rows(run: str, count: int, users: int, persons: list[str], ws: str) -> l
 
 def load_rows(db: Database, rows: list[tuple], chunk: int, move_every: int) -> None:
     """Insert ``rows`` straight into ``events`` in ``chunk``-row transactions: ``executemany``
-    on SQLite, ``COPY`` on PostgreSQL (the fastest plain way each database offers). The
+    on SQLite, ``COPY`` on PostgreSQL (the fastest plain way each database offers).
     SQLite's trigger adds each row's person-timeline entry, and the entries are moved into
     the large timeline table whenever ``move_every`` rows have gone in since the last move,
     in slices as a server process moves them (``storage/timeline``)."""

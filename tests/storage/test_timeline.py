@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
@@ -196,39 +197,18 @@ def test_another_workspace_is_untouched(db: Database, ws: str) -> None:
     assert {(e[0], e[1]) for e in _of_events(db)} == {(WS, "other"), ("ws_b", "old")}
 
 
-def test_the_writer_moves_every_so_many_events(db: Database, ws: str) -> None:
-    """Jobs of 3 events against a move every 5: after 6 and after 12 events."""
-    _in_tables(db)
-    writer = Writer(db, WriterSettings(timeline_move_events=5))
-    writer.start()
-
-    def job(n: int) -> Callable[[sa.Connection], int]:
-        return lambda conn: store.insert_events(conn, _rows(f"p{n}", 3, f"j{n}"))
-
-    async def scenario() -> None:
-        for n in range(4):  # one at a time: one commit each
-            await writer.submit(job(n), weight=3)
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        writer.stop()  # the move after the last commit is done before the thread ends
-    assert writer.moves == 2
-    assert _entries(db, timeline_recent) == set()
-    assert _entries(db, timeline_table) == _of_events(db)
-    assert len(_of_events(db)) == 12
+@dataclass
+class _Run:
+    moves: int  # moves the writer finished
+    seen: list[int]  # entries in the recent table as each commit began
+    answers: list[int]  # what each commit's job answered (events stored)
 
 
-def _recent_count(conn: sa.Connection) -> int:
-    return conn.execute(sa.select(sa.func.count()).select_from(timeline_recent)).scalar_one()
-
-
-def _run_writer(db: Database, settings: WriterSettings, persons: list[str], size: int) -> Writer:
-    """One commit per person in ``persons``, of ``size`` events each; the recent table's size
-    as each commit began is appended to ``writer.seen``."""
+def _run_writer(db: Database, settings: WriterSettings, persons: list[str], size: int) -> _Run:
+    """A writer with ``settings`` commits ``size`` events for each of ``persons`` in turn,
+    one commit each; it is stopped (its last slice moved) before this returns."""
     writer = Writer(db, settings)
     seen: list[int] = []
-    writer.seen = seen  # type: ignore[attr-defined]
 
     def job(n: int, person: str) -> Callable[[sa.Connection], int]:
         def run(conn: sa.Connection) -> int:
@@ -237,16 +217,29 @@ def _run_writer(db: Database, settings: WriterSettings, persons: list[str], size
 
         return run
 
-    async def scenario() -> None:
-        for n, person in enumerate(persons):
-            await writer.submit(job(n, person), weight=size)
+    async def scenario() -> list[int]:
+        return [await writer.submit(job(n, p), weight=size) for n, p in enumerate(persons)]
 
     writer.start()
     try:
-        asyncio.run(scenario())
+        answers = asyncio.run(scenario())
     finally:
         writer.stop()
-    return writer
+    return _Run(writer.moves, seen, answers)
+
+
+def _recent_count(conn: sa.Connection) -> int:
+    return conn.execute(sa.select(sa.func.count()).select_from(timeline_recent)).scalar_one()
+
+
+def test_the_writer_moves_every_so_many_events(db: Database, ws: str) -> None:
+    """Jobs of 3 events against a move every 5: after 6 and after 12 events."""
+    _in_tables(db)
+    run = _run_writer(db, WriterSettings(timeline_move_events=5), ["p0", "p1", "p2", "p3"], 3)
+    assert run.moves == 2
+    assert _entries(db, timeline_recent) == set()
+    assert _entries(db, timeline_table) == _of_events(db)
+    assert len(_of_events(db)) == 12
 
 
 def test_the_writer_moves_a_slice_after_each_commit(db: Database, ws: str) -> None:
@@ -255,12 +248,12 @@ def test_the_writer_moves_a_slice_after_each_commit(db: Database, ws: str) -> No
     outruns what arrives; entries stored behind its position wait for the next move."""
     _in_tables(db)
     settings = WriterSettings(timeline_move_events=6, timeline_move_slice=1)
-    writer = _run_writer(db, settings, ["p9", "p8", "p7", "p6", "p5"], 3)
+    run = _run_writer(db, settings, ["p9", "p8", "p7", "p6", "p5"], 3)
     # Entries in the recent table as each commit began: after the second, the move takes
     # p8's 3 and p9's first; after the third, p9's last 2 and ends (p7 is behind it); after
     # the fourth, the next move takes p6's 3 and p7's first; after the fifth, p7's last 2.
-    assert writer.seen == [0, 3, 2, 3, 2]  # type: ignore[attr-defined]
-    assert writer.moves == 2
+    assert run.seen == [0, 3, 2, 3, 2]
+    assert run.moves == 2
     assert {e[1] for e in _entries(db, timeline_recent)} == {"p5"}
     assert _entries(db, timeline_recent) | _entries(db, timeline_table) == _of_events(db)
 
@@ -271,29 +264,17 @@ def test_moves_keep_up_with_commits_larger_than_a_slice(db: Database, ws: str) -
     _in_tables(db)
     persons = [f"p{(n * 7) % 10}" for n in range(40)]
     settings = WriterSettings(timeline_move_events=20, timeline_move_slice=1)
-    writer = _run_writer(db, settings, persons, 10)
-    assert max(writer.seen) <= 60  # type: ignore[attr-defined]
-    assert writer.moves >= 10
+    run = _run_writer(db, settings, persons, 10)
+    assert max(run.seen) <= 60
+    assert run.moves >= 10
     assert _entries(db, timeline_recent) | _entries(db, timeline_table) == _of_events(db)
 
 
 def test_postgresql_s_writer_never_moves(db: Database, ws: str) -> None:
     if timeline.in_tables(db.dialect):
         pytest.skip("SQLite's writer moves (the tests above)")
-    writer = Writer(db, WriterSettings(timeline_move_events=1))
-    writer.start()
-
-    async def scenario() -> None:
-        for n in range(3):
-            await writer.submit(
-                lambda conn, n=n: store.insert_events(conn, _rows("p", 2, f"g{n}")), weight=2
-            )
-
-    try:
-        asyncio.run(scenario())
-    finally:
-        writer.stop()
-    assert writer.moves == 0
+    run = _run_writer(db, WriterSettings(timeline_move_events=1), ["p", "p", "p"], 2)
+    assert run.moves == 0
     assert _entries(db, timeline_recent) == _entries(db, timeline_table) == set()
     assert len(_of_events(db)) == 6
 
@@ -304,20 +285,13 @@ def test_a_failed_move_costs_ingest_nothing(db: Database, ws: str) -> None:
     _in_tables(db)
     with db.write() as conn:
         conn.exec_driver_sql("ALTER TABLE timeline RENAME TO timeline_away")
-    writer = Writer(db, WriterSettings(timeline_move_events=1))
-    writer.start()
-
-    async def scenario() -> list[int]:
-        jobs = [lambda conn, n=n: store.insert_events(conn, _rows("p", 2, f"f{n}")) for n in (1, 2)]
-        return [await writer.submit(job, weight=2) for job in jobs]
-
     try:
-        assert asyncio.run(scenario()) == [2, 2]
+        run = _run_writer(db, WriterSettings(timeline_move_events=1), ["p", "p"], 2)
     finally:
-        writer.stop()
         with db.write() as conn:
             conn.exec_driver_sql("ALTER TABLE timeline_away RENAME TO timeline")
-    assert writer.moves == 0
+    assert run.answers == [2, 2]
+    assert run.moves == 0
     assert _entries(db, timeline_recent) == _of_events(db)
     assert len(_of_events(db)) == 4
 

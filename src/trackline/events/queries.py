@@ -134,7 +134,6 @@ def _rows(dialect: str, given: tuple[str, ...]) -> _Rows:
             where.append(events.c.person_id == _PERSON[person]())
         return _Rows(events, where, events.c.timestamp, events.c.seq)
     found = timeline.entries(
-        dialect,
         sa.bindparam("workspace_id"),
         _PERSON[person](),
         lambda t: _in_time(given, t.c.timestamp, t.c.seq),

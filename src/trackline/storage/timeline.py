@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from trackline.storage.schema import events, timeline, timeline_recent
 
 Key = tuple[str, str, int, int]  # an entry: workspace_id, person_id, timestamp, seq
+_TABLES = (timeline, timeline_recent)
 _NAMES = "workspace_id, person_id, timestamp, seq"
 
 
@@ -28,7 +29,7 @@ def in_tables(dialect: str) -> bool:
 
 def tables(dialect: str) -> tuple[sa.Table, ...]:
     """Where a person's entries are: both timeline tables, or ``events`` and its index."""
-    return (timeline, timeline_recent) if in_tables(dialect) else (events,)
+    return _TABLES if in_tables(dialect) else (events,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +88,17 @@ def _where(bounds: list[str]) -> str:
 
 
 def entries(
-    dialect: str,
     workspace_id: sa.ColumnElement[str],
     person_id: sa.ColumnElement[str],
     where: Callable[[sa.Table], list[sa.ColumnElement[bool]]] = lambda table: [],
 ) -> sa.Subquery:
-    """The entries (``seq``, ``timestamp``) of a person, as a subquery; ``where(table)`` adds
-    conditions on a table's columns."""
+    """The entries (``seq``, ``timestamp``) of a person in both tables (SQLite), as a
+    subquery; ``where(table)`` adds conditions on a table's columns."""
     parts = [
         sa.select(t.c.seq, t.c.timestamp).where(
             t.c.workspace_id == workspace_id, t.c.person_id == person_id, *where(t)
         )
-        for t in tables(dialect)
+        for t in _TABLES
     ]
     return sa.union_all(*parts).subquery("entries")
 
@@ -149,10 +149,9 @@ def _change(
     if not in_tables(conn.dialect.name):
         conn.execute(statement(events, mine(events)))
         return
-    dialect = conn.dialect.name
-    seqs = sa.select(entries(dialect, sa.literal(workspace_id), sa.literal(person_id)).c.seq)
+    seqs = sa.select(entries(sa.literal(workspace_id), sa.literal(person_id)).c.seq)
     conn.execute(
         statement(events, sa.and_(events.c.workspace_id == workspace_id, events.c.seq.in_(seqs)))
     )
-    for table in tables(dialect):
+    for table in _TABLES:
         conn.execute(statement(table, mine(table)))
