@@ -40,6 +40,7 @@ class Services:
     clock: Clock
     ids: EventIds
     keys: KeyCache
+    reads_only: bool = False  # the read process of ``serve --read-port``
 
 
 def services(request: Request) -> Services:

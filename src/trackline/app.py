@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from trackline import __version__
-from trackline.api import JSON, Services, install_error_handlers
+from trackline.api import JSON, Services, error_response, install_error_handlers
 from trackline.clock import Clock, SystemClock
-from trackline.errors import Unavailable
+from trackline.errors import ReadOnly, Unavailable
 from trackline.ids import EventIds
 from trackline.ingest.parsing import ParseThread
 from trackline.ingest.writer import Writer
@@ -23,9 +23,15 @@ from trackline.workspaces.auth import KeyCache
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, migrate: bool = True
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    reads_only: bool = False,
 ) -> FastAPI:
-    """A Trackline server for ``settings`` (read from the environment when omitted)."""
+    """A Trackline server for ``settings`` (read from the environment when omitted).
+    ``reads_only``: the app of the read process (``trackline.serving``), which answers GET and
+    HEAD and refuses every other method with ``read_only``, and so runs no writer."""
     settings = settings or Settings()
     db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     svc = Services(
@@ -36,14 +42,16 @@ def create_app(
         clock=clock or SystemClock(),
         ids=EventIds(),
         keys=KeyCache(db, settings.key_cache_s),
+        reads_only=reads_only,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await run_in_threadpool(db.migrate)
-        svc.writer.start()
-        svc.parsing.start()
+        if not reads_only:
+            svc.writer.start()
+            svc.parsing.start()
         try:
             yield
         finally:
@@ -66,13 +74,26 @@ def create_app(
 
 class _App(FastAPI):
     """FastAPI with the ingest fast path in front of everything, the framework's own
-    per-request work (telemetry checks, middleware, routing) included."""
+    per-request work (telemetry checks, middleware, routing) included; in a read process,
+    with the refusal of writes there instead."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         from trackline.ingest.fastpath import serve_hot_path
 
-        if not await serve_hot_path(self.state.services, scope, receive, send):
-            await super().__call__(scope, receive, send)
+        svc: Services = self.state.services
+        if svc.reads_only:
+            if scope["type"] == "http" and scope["method"] not in _READ_METHODS:
+                refused = ReadOnly(
+                    "this port answers only reads (GET); send writes to the main port"
+                )
+                await error_response(refused)(scope, receive, send)
+                return
+        elif await serve_hot_path(svc, scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
+_READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def _routes(app: FastAPI) -> None:

@@ -11,8 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from trackline.clock import SystemClock, to_iso
-from trackline.errors import TracklineError
+from trackline.errors import InvalidInput, TracklineError
 from trackline.logs import configure_logging
+from trackline.serving import ReadProcess
 from trackline.settings import Settings
 from trackline.storage.database import Database
 from trackline.workspaces import service, store
@@ -65,16 +66,22 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(envvar="TRACKLINE_WORKERS", help="Server processes [default: 1].")
     ] = None,
+    read_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="TRACKLINE_READ_PORT",
+            help="Also answer reads (GET) from a process of their own on this port, where they "
+            "never wait behind ingest [default: none].",
+        ),
+    ] = None,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Start the HTTP server. On an empty database, creates workspace `default` and prints an
     admin key once."""
-    import uvicorn
-
-    from trackline.app import create_app
-
-    settings = _settings(database_url, host=host, port=port, workers=workers)
+    settings = _settings(database_url, host=host, port=port, workers=workers, read_port=read_port)
+    if settings.read_port is not None and settings.read_port == settings.port:
+        _fail(InvalidInput("--read-port must differ from --port", field="read_port"))
     configure_logging()
     db = _database(settings)
     with db.write() as conn:
@@ -93,6 +100,21 @@ def serve(
         "timeout_graceful_shutdown": 30,
         "log_level": "info",
     }
+    reads = ReadProcess(settings, options) if settings.read_port is not None else None
+    if reads is not None:
+        reads.start()
+    try:
+        _run_server(settings, options)
+    finally:
+        if reads is not None:
+            reads.stop()
+
+
+def _run_server(settings: Settings, options: dict[str, Any]) -> None:
+    import uvicorn
+
+    from trackline.app import create_app
+
     if settings.workers > 1:
         os.environ["TRACKLINE_DATABASE_URL"] = settings.database_url
         uvicorn.run("trackline.app:app_from_env", factory=True, workers=settings.workers, **options)

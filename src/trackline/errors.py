@@ -59,6 +59,16 @@ class NotFound(TracklineError):
     status = 404
 
 
+class ReadOnly(TracklineError):
+    """A write sent to the read port (``serve --read-port``), which answers only reads."""
+
+    code = "read_only"
+    status = 405
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": "GET, HEAD"}
+
+
 class Conflict(TracklineError):
     code = "conflict"
     status = 409

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(8000, description="Port `serve` listens on.")
     workers: int = Field(1, description="Server processes started by `serve`.")
+    read_port: int | None = Field(
+        None,
+        description="Port of one more process that `serve` starts to answer only reads (GET), "
+        "so that reads never wait behind ingest; none by default.",
+    )
     sqlite_synchronous: str = Field(
         "FULL", description="SQLite synchronous pragma; FULL keeps every acknowledged commit."
     )

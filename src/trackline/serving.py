@@ -1,0 +1,123 @@
+"""The read process of ``trackline serve --read-port``: one more server process that answers
+only reads (GET and HEAD), on a port of its own, so reads never wait behind ingest.
+
+In a server process that ingests, a read shares one interpreter lock and the event loop with
+the parsing of batches and with the writer, and waits for them at every step
+(docs/benchmark.md, round 11). The read process has the same app and database but no writer,
+so its reads wait for nothing but the database and the CPU. It is the same split as the
+separate Track and App API hosts of the products Trackline replaces; a proxy can also send
+the read paths there under one address.
+
+The parent binds the read socket before it starts the process (a taken port fails ``serve``
+at once), starts the process again if it dies, and stops it after its own server has
+stopped. The read process ends itself if the parent is gone."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from trackline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STOP_S = 30.0  # a graceful stop of the read process, then SIGKILL
+WATCH_S = 1.0  # how often the parent checks the read process, and the read process its parent
+
+
+class ReadProcess:
+    """The read process: ``start`` binds the port and spawns it, ``stop`` ends it."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        assert settings.read_port is not None
+        self.settings = settings
+        self.options = {**options, "host": settings.host, "port": settings.read_port}
+        self._sock: socket.socket | None = None
+        self._proc: BaseProcess | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        import uvicorn
+
+        self._sock = uvicorn.Config(app=None, **self.options).bind_socket()
+        with self._lock:
+            self._proc = self._spawn()
+        self._watcher = threading.Thread(target=self._watch, name="trackline-reads", daemon=True)
+        self._watcher.start()
+
+    def stop(self) -> int | None:
+        """Stop the read process (SIGTERM, then SIGKILL after ``STOP_S``); its exit code."""
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join()
+        with self._lock:
+            proc, self._proc = self._proc, None
+        if self._sock is not None:
+            self._sock.close()
+        if proc is None:
+            return None
+        if proc.is_alive():
+            proc.terminate()
+        proc.join(STOP_S)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+        return proc.exitcode
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def _spawn(self) -> BaseProcess:
+        proc = multiprocessing.get_context("spawn").Process(
+            target=_serve_reads,
+            args=(self.settings.model_dump(), self.options, self._sock, os.getpid()),
+            name="trackline-reads",
+        )
+        proc.start()
+        return proc
+
+    def _watch(self) -> None:
+        """Start the read process again when it fails while the server runs. A clean exit
+        (code 0) is a stop by a signal the whole process group got, such as Ctrl+C: the
+        server is stopping too."""
+        while not self._stopping.wait(WATCH_S):
+            with self._lock:
+                proc = self._proc
+                if self._stopping.is_set() or proc is None or proc.exitcode in (None, 0):
+                    continue
+                log.error("the read process exited with code %s; starting it again", proc.exitcode)
+                self._proc = self._spawn()
+
+
+def _serve_reads(
+    values: dict[str, Any], options: dict[str, Any], sock: socket.socket, parent: int
+) -> None:
+    """The read process's main: the app without a writer, on the socket the parent bound."""
+    import uvicorn
+
+    from trackline.app import create_app
+    from trackline.logs import configure_logging
+
+    configure_logging()
+    log.info("read process: answering reads only, on port %s", options["port"])
+    # A stop by SIGTERM is a normal end: uvicorn re-raises the signal after its shutdown.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
+    app = create_app(Settings(**values), migrate=False, reads_only=True)
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+
+
+def _end_with(parent: int) -> None:
+    """Stop this process (gracefully) once ``parent`` is gone, e.g. killed with SIGKILL."""
+    while os.getppid() == parent:
+        threading.Event().wait(WATCH_S)
+    os.kill(os.getpid(), signal.SIGTERM)
