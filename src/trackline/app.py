@@ -31,7 +31,7 @@ def create_app(
 ) -> FastAPI:
     """A Trackline server for ``settings`` (read from the environment when omitted).
     ``reads_only``: the app of the read process (``trackline.serving``), which answers GET and
-    HEAD and refuses every other method with ``read_only``, and so runs no writer."""
+    refuses every other method with ``read_only``, and so runs no writer."""
     settings = settings or Settings()
     db = Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     svc = Services(
@@ -93,7 +93,7 @@ class _App(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-_READ_METHODS = frozenset({"GET", "HEAD"})
+_READ_METHODS = frozenset({"GET"})  # the API answers HEAD nowhere
 
 
 def _routes(app: FastAPI) -> None:

@@ -66,7 +66,7 @@ class ReadOnly(TracklineError):
     status = 405
 
     def headers(self) -> dict[str, str]:
-        return {"Allow": "GET, HEAD"}
+        return {"Allow": "GET"}
 
 
 class Conflict(TracklineError):

@@ -1,5 +1,5 @@
 """The read process of ``trackline serve --read-port``: one more server process that answers
-only reads (GET and HEAD), on a port of its own, so reads never wait behind ingest.
+only reads (GET), on a port of its own, so reads never wait behind ingest.
 
 In a server process that ingests, a read shares one interpreter lock and the event loop with
 the parsing of batches and with the writer, and waits for them at every step
@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 import threading
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -27,8 +28,11 @@ from trackline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STOP_S = 30.0  # a graceful stop of the read process, then SIGKILL
+GRACE_S = 30  # uvicorn's graceful shutdown in the read process
+STOP_S = GRACE_S + 5.0  # the parent's wait for that before SIGKILL
 WATCH_S = 1.0  # how often the parent checks the read process, and the read process its parent
+BACKOFF_S = 30.0  # the longest wait before a failed read process is started again
+STOPPED = frozenset({0, -signal.SIGTERM, -signal.SIGINT})  # exit codes of a stop, not a failure
 
 
 class ReadProcess:
@@ -37,12 +41,18 @@ class ReadProcess:
     def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
         assert settings.read_port is not None
         self.settings = settings
-        self.options = {**options, "host": settings.host, "port": settings.read_port}
+        self.options = {
+            **options,
+            "host": settings.host,
+            "port": settings.read_port,
+            "timeout_graceful_shutdown": GRACE_S,
+        }
         self._sock: socket.socket | None = None
         self._proc: BaseProcess | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._backoff = WATCH_S
 
     def start(self) -> None:
         import uvicorn
@@ -86,16 +96,28 @@ class ReadProcess:
         return proc
 
     def _watch(self) -> None:
-        """Start the read process again when it fails while the server runs. A clean exit
-        (code 0) is a stop by a signal the whole process group got, such as Ctrl+C: the
-        server is stopping too."""
+        """Start the read process again when it fails while the server runs, waiting twice
+        as long after each failure (up to ``BACKOFF_S``). An exit by SIGTERM or SIGINT is a
+        stop that the whole process group got, such as Ctrl+C: the server is stopping too."""
         while not self._stopping.wait(WATCH_S):
+            proc = self._proc
+            if proc is None or proc.exitcode is None or proc.exitcode in STOPPED:
+                continue
+            log.error(
+                "the read process exited with code %s; starting it again in %.0f s",
+                proc.exitcode,
+                self._backoff,
+            )
+            if self._stopping.wait(self._backoff):
+                return
+            self._backoff = min(2 * self._backoff, BACKOFF_S)
             with self._lock:
-                proc = self._proc
-                if self._stopping.is_set() or proc is None or proc.exitcode in (None, 0):
-                    continue
-                log.error("the read process exited with code %s; starting it again", proc.exitcode)
-                self._proc = self._spawn()
+                if self._stopping.is_set():
+                    return
+                try:
+                    self._proc = self._spawn()
+                except Exception:  # e.g. out of file descriptors: try again next time
+                    log.exception("could not start the read process")
 
 
 def _serve_reads(
@@ -109,15 +131,25 @@ def _serve_reads(
 
     configure_logging()
     log.info("read process: answering reads only, on port %s", options["port"])
-    # A stop by SIGTERM is a normal end: uvicorn re-raises the signal after its shutdown.
-    signal.signal(signal.SIGTERM, lambda *_: None)
+    # SIGTERM and SIGINT end the process with code 0: before uvicorn serves at once, and
+    # while it serves after its graceful shutdown (uvicorn then restores these handlers and
+    # sends the signal again).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     app = create_app(Settings(**values), migrate=False, reads_only=True)
     uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
 
 
+def _exit_cleanly(*_: object) -> None:
+    sys.exit(0)
+
+
 def _end_with(parent: int) -> None:
-    """Stop this process (gracefully) once ``parent`` is gone, e.g. killed with SIGKILL."""
+    """Stop this process (gracefully) once ``parent`` is gone, e.g. killed with SIGKILL; the
+    signal is sent again every ``WATCH_S`` until the process has ended."""
     while os.getppid() == parent:
         threading.Event().wait(WATCH_S)
-    os.kill(os.getpid(), signal.SIGTERM)
+    while True:
+        os.kill(os.getpid(), signal.SIGTERM)
+        threading.Event().wait(WATCH_S)

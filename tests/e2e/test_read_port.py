@@ -63,7 +63,7 @@ def test_the_read_port_answers_reads_of_what_the_main_port_stored(
         ("DELETE", "/api/v1/people/someone", None),
     ],
 )
-def test_the_read_port_refuses_writes_and_stores_nothing(
+def test_the_read_port_refuses_every_write(
     serve: ServerFactory, database_url: str, method: str, path: str, body: object
 ) -> None:
     server, reads = _with_read_port(serve, database_url)
@@ -73,7 +73,7 @@ def test_the_read_port_refuses_writes_and_stores_nothing(
         stored = main.get("/api/v1/events").json()["events"]
 
     assert refused.status_code == 405, refused.text
-    assert refused.headers["allow"] == "GET, HEAD"
+    assert refused.headers["allow"] == "GET"
     assert refused.json()["error"]["code"] == "read_only"
     assert "main port" in refused.json()["error"]["message"]
     assert stored == []
@@ -93,6 +93,23 @@ def test_a_failed_read_process_is_started_again_and_stops_with_the_server(
 
     assert server.stop(signal.SIGTERM) == 0
     assert not _alive(second)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_group_stops_both_without_a_restart(
+    serve: ServerFactory, database_url: str, sig: signal.Signals
+) -> None:
+    server, reads = _with_read_port(serve, database_url)
+    reads.close()
+    port = int(str(reads.base_url).rsplit(":", 1)[1])
+    pid = _wait_for(lambda: _read_process(server, port))
+
+    os.killpg(server.pid, sig)  # Ctrl-C in a terminal, or a service manager's stop
+    server.wait()
+
+    _wait_for(lambda: not _alive(pid) or None)
+    assert "starting it again" not in server.stderr()
+    assert "trackline-reads" not in server.stderr()  # no traceback of the read process
 
 
 def test_the_read_process_ends_when_the_server_is_killed(
