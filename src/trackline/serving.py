@@ -28,8 +28,7 @@ from trackline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-GRACE_S = 30  # uvicorn's graceful shutdown in the read process
-STOP_S = GRACE_S + 5.0  # the parent's wait for that before SIGKILL
+STOP_MARGIN_S = 5.0  # the parent waits this much beyond the graceful shutdown, then SIGKILL
 WATCH_S = 1.0  # how often the parent checks the read process, and the read process its parent
 BACKOFF_S = 30.0  # the longest wait before a failed read process is started again
 STOPPED = frozenset({0, -signal.SIGTERM, -signal.SIGINT})  # exit codes of a stop, not a failure
@@ -41,12 +40,7 @@ class ReadProcess:
     def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
         assert settings.read_port is not None
         self.settings = settings
-        self.options = {
-            **options,
-            "host": settings.host,
-            "port": settings.read_port,
-            "timeout_graceful_shutdown": GRACE_S,
-        }
+        self.options = {**options, "host": settings.host, "port": settings.read_port}
         self._sock: socket.socket | None = None
         self._proc: BaseProcess | None = None
         self._lock = threading.Lock()
@@ -63,8 +57,9 @@ class ReadProcess:
         self._watcher = threading.Thread(target=self._watch, name="trackline-reads", daemon=True)
         self._watcher.start()
 
-    def stop(self) -> int | None:
-        """Stop the read process (SIGTERM, then SIGKILL after ``STOP_S``); its exit code."""
+    def stop(self) -> None:
+        """Stop the read process: SIGTERM, then SIGKILL if it outlasts its graceful shutdown
+        (uvicorn's ``timeout_graceful_shutdown``) by ``STOP_MARGIN_S``."""
         self._stopping.set()
         if self._watcher is not None:
             self._watcher.join()
@@ -73,18 +68,13 @@ class ReadProcess:
         if self._sock is not None:
             self._sock.close()
         if proc is None:
-            return None
+            return
         if proc.is_alive():
             proc.terminate()
-        proc.join(STOP_S)
+        proc.join(self.options["timeout_graceful_shutdown"] + STOP_MARGIN_S)
         if proc.is_alive():
             proc.kill()
             proc.join()
-        return proc.exitcode
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def _spawn(self) -> BaseProcess:
         proc = multiprocessing.get_context("spawn").Process(

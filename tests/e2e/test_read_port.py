@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import STARTUP_S, CliRunner, Server, ServerFactory, free_port
-from tests.e2e.test_serve import _children, _fds
+from tests.e2e.test_serve import LISTEN, _children, _fds, _inodes
 
 pytestmark = [
     pytest.mark.e2e,
@@ -83,11 +83,10 @@ def test_a_failed_read_process_is_started_again_and_stops_with_the_server(
     serve: ServerFactory, database_url: str
 ) -> None:
     server, reads = _with_read_port(serve, database_url)
-    port = int(str(reads.base_url).rsplit(":", 1)[1])
-    first = _wait_for(lambda: _read_process(server, port))
+    first = _wait_for(lambda: _read_process(server))
 
     os.kill(first, signal.SIGKILL)
-    second = _wait_for(lambda: _read_process(server, port, not_pid=first))
+    second = _wait_for(lambda: _read_process(server, not_pid=first))
     with reads:
         assert reads.get("/api/v1/events").status_code == 200
 
@@ -101,8 +100,7 @@ def test_a_signal_to_the_whole_group_stops_both_without_a_restart(
 ) -> None:
     server, reads = _with_read_port(serve, database_url)
     reads.close()
-    port = int(str(reads.base_url).rsplit(":", 1)[1])
-    pid = _wait_for(lambda: _read_process(server, port))
+    pid = _wait_for(lambda: _read_process(server))
 
     os.killpg(server.pid, sig)  # Ctrl-C in a terminal, or a service manager's stop
     server.wait()
@@ -117,8 +115,7 @@ def test_the_read_process_ends_when_the_server_is_killed(
 ) -> None:
     server, reads = _with_read_port(serve, database_url)
     reads.close()
-    port = int(str(reads.base_url).rsplit(":", 1)[1])
-    pid = _wait_for(lambda: _read_process(server, port))
+    pid = _wait_for(lambda: _read_process(server))
 
     os.kill(server.pid, signal.SIGKILL)  # the server only: no stop of the read process
     server.wait()
@@ -159,19 +156,13 @@ def _healthy(url: str) -> bool | None:
         return None
 
 
-def _read_process(server: Server, port: int, not_pid: int | None = None) -> int | None:
+def _read_process(server: Server, not_pid: int | None = None) -> int | None:
     """The child of the server that holds the read port's listening socket."""
-    inodes = _listening_inodes(port)
+    inodes = _inodes(int(server.env["TRACKLINE_READ_PORT"]), LISTEN)
     for pid in _children(server.pid):
         if pid != not_pid and any(fd[8:-1] in inodes for fd in _fds(pid) if "socket:[" in fd):
             return pid
     return None
-
-
-def _listening_inodes(port: int) -> set[str]:
-    local = f"0100007F:{port:04X}"  # 127.0.0.1, as /proc/net/tcp writes it
-    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
-    return {r[9] for r in rows if r[1] == local and r[3] == "0A"}  # 0A: LISTEN
 
 
 def _alive(pid: int) -> bool:

@@ -17,7 +17,7 @@ from tests.e2e.conftest import Server, ServerFactory, admin_keys
 
 pytestmark = pytest.mark.e2e
 
-ESTABLISHED = "01"  # the state column of /proc/net/tcp
+ESTABLISHED, LISTEN = "01", "0A"  # the state column of /proc/net/tcp
 
 
 def test_first_start_prints_an_admin_key_once(serve: ServerFactory, database_url: str) -> None:
@@ -114,7 +114,7 @@ def _clients_until_both_workers_accepted(server: Server, stack: ExitStack) -> li
 
 def _connection_owners(server: Server) -> Counter[int]:
     """How many accepted connections on the server's port each child process holds."""
-    inodes = _established_inodes(server.port)
+    inodes = _inodes(server.port, ESTABLISHED)
     owners: Counter[int] = Counter()
     for pid in _children(server.pid):
         for fd in _fds(pid):
@@ -123,11 +123,12 @@ def _connection_owners(server: Server) -> Counter[int]:
     return owners
 
 
-def _established_inodes(port: int) -> set[str]:
+def _inodes(port: int, state: str) -> set[str]:
+    """The socket inodes on 127.0.0.1:``port`` in ``state`` (a /proc/net/tcp state column)."""
     local = f"0100007F:{port:04X}"  # 127.0.0.1, as /proc/net/tcp writes it
     lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
     rows = [line.split() for line in lines]
-    return {r[9] for r in rows if r[1] == local and r[3] == ESTABLISHED}
+    return {r[9] for r in rows if r[1] == local and r[3] == state}
 
 
 def _children(pid: int) -> list[int]:
