@@ -3,6 +3,7 @@ missing, malformed, unknown or revoked key, 403 for a key without the scope, key
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from dataclasses import dataclass, field
@@ -14,8 +15,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from tests.conftest import Tenant
+from trackline.errors import Unavailable
 from trackline.storage.database import Database
 from trackline.storage.schema import api_keys
+from trackline.workspaces.auth import KeyCache, Principal
 from trackline.workspaces.service import hash_key
 from trackline.workspaces.store import key_by_hash, revoke_key
 
@@ -218,3 +221,54 @@ def test_keys_are_stored_hashed(tenant: Tenant, db: Database) -> None:
         for row in rows:
             assert [c for c, v in row.items() if v is not None and plain in str(v)] == []
     assert all(len(r["key_hash"]) == 64 for r in rows)
+
+
+class CountingCache(KeyCache):
+    """The real cache and look-up, counting the look-ups (and failing the first ``fail``)."""
+
+    def __init__(self, db: Database, ttl_s: float, fail: int = 0) -> None:
+        super().__init__(db, ttl_s)
+        self.lookups = 0
+        self.fail = fail
+
+    def _lookup(self, key_hash: str) -> Principal | None:
+        self.lookups += 1
+        if self.lookups <= self.fail:
+            raise Unavailable("database unavailable")
+        return super()._lookup(key_hash)
+
+
+async def _together(cache: KeyCache, secret_: str, requests: int) -> list[Principal | None]:
+    return await asyncio.gather(*(cache.principal(secret_) for _ in range(requests)))
+
+
+@pytest.mark.parametrize("ttl_s", [0, 60])
+def test_requests_missing_the_cache_together_share_one_lookup(
+    db: Database, tenant: Tenant, ttl_s: float
+) -> None:
+    """When a key's entry expires under load, the requests in flight wait for one look-up
+    instead of each querying the database."""
+    cache = CountingCache(db, ttl_s)
+    found = asyncio.run(_together(cache, secret(tenant.write), 50))
+    assert cache.lookups == 1
+    assert {p.workspace_id if p else None for p in found} == {tenant.id}
+    assert asyncio.run(_together(cache, "tl_unknown", 20)) == [None] * 20
+    assert cache.lookups == 2
+    asyncio.run(_together(cache, secret(tenant.write), 5))
+    assert cache.lookups == (3 if ttl_s == 0 else 2)  # cached for ttl_s, then looked up again
+
+
+def test_a_failed_shared_lookup_fails_its_requests_and_the_next_one_retries(
+    db: Database, tenant: Tenant
+) -> None:
+    cache = CountingCache(db, 60, fail=1)
+
+    async def attempt() -> list[Principal | BaseException | None]:
+        calls = (cache.principal(secret(tenant.read)) for _ in range(10))
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    first = asyncio.run(attempt())
+    assert cache.lookups == 1 and all(isinstance(r, Unavailable) for r in first)
+    second = asyncio.run(attempt())
+    assert cache.lookups == 2
+    assert all(isinstance(r, Principal) and r.workspace_id == tenant.id for r in second)

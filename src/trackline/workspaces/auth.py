@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import threading
@@ -30,13 +31,16 @@ class Principal:
 
 class KeyCache:
     """Key look-ups cached for a few seconds per process: a revoked key stops working within
-    ``ttl_s``. Unknown keys are cached too, so a flood of bad keys costs no queries."""
+    ``ttl_s``. Unknown keys are cached too, so a flood of bad keys costs no queries. A key's
+    requests that miss the cache together share one look-up: when an entry expires under
+    load, hundreds of requests in flight would otherwise each query the database for it."""
 
     def __init__(self, db: Database, ttl_s: float) -> None:
         self.db = db
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._pending: dict[str, asyncio.Future[Principal | None]] = {}
 
     def _lookup(self, key_hash: str) -> Principal | None:
         with self.db.read() as conn:
@@ -47,11 +51,24 @@ class KeyCache:
 
     async def principal(self, secret: str) -> Principal | None:
         key_hash = hash_key(secret)
-        now = time.monotonic()
         cached = self._entries.get(key_hash)
-        if cached is not None and cached[0] > now:
+        if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        found = await run_in_threadpool(self._lookup, key_hash)
+        loop = asyncio.get_running_loop()
+        pending = self._pending.get(key_hash)
+        if pending is None or pending.get_loop() is not loop:
+            pending = loop.create_task(self._refresh(key_hash))
+            self._pending[key_hash] = pending
+        # Shielded: a request that goes away does not cancel the look-up the others wait for.
+        return await asyncio.shield(pending)
+
+    async def _refresh(self, key_hash: str) -> Principal | None:
+        now = time.monotonic()
+        try:
+            found = await run_in_threadpool(self._lookup, key_hash)
+        finally:
+            if self._pending.get(key_hash) is asyncio.current_task():
+                del self._pending[key_hash]
         if self.ttl_s > 0:
             with self._lock:
                 if len(self._entries) > 10_000:
