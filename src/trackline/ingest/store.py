@@ -26,7 +26,7 @@ ID, EVENT, MESSAGE_ID = (COLUMNS.index(c) for c in ("id", "event", "message_id")
 _NAMES = ", ".join(COLUMNS)
 EventRow = tuple[Any, ...]
 _SKIP_STORED = "ON CONFLICT (workspace_id, message_id) DO NOTHING"
-_COPY_THRESHOLD = 50  # PostgreSQL rows; below it one multi-row INSERT is cheaper than COPY
+_COPY_THRESHOLD = 10  # PostgreSQL rows; below it one multi-row INSERT is as cheap as COPY
 
 
 def existing_message_ids(
@@ -86,17 +86,19 @@ def insert_failed(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def _copy_events(conn: sa.Connection, values: list[EventRow]) -> int:
-    """PostgreSQL: ``COPY`` the rows straight into ``events`` under a savepoint. The writer
-    looked the message ids up already, so a conflict means another process stored one of them
-    meanwhile (rare): then the savepoint is rolled back and the rows go through a staging table
-    and ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, which skips them."""
+    """PostgreSQL: ``COPY`` the rows straight into ``events`` under a savepoint. A conflict
+    means a message id was stored before (a retry) or by another process meanwhile (rare):
+    then the savepoint is rolled back and the rows go through a staging table and ``INSERT ...
+    SELECT ... ON CONFLICT DO NOTHING``, which skips them. The savepoint is not released: it
+    ends with the transaction, and a release would be one more round trip per commit."""
+    _driver_sql(conn, "SAVEPOINT events_copy")
     try:
-        with conn.begin_nested():
-            _copy(conn, "events", values)
+        _copy(conn, "events", values)
         return len(values)
     except sa.exc.IntegrityError as exc:
         if not isinstance(exc.orig, psycopg.errors.UniqueViolation):
             raise
+    _driver_sql(conn, "ROLLBACK TO SAVEPOINT events_copy")
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS events_staging ON COMMIT DELETE ROWS"
         f" AS SELECT {_NAMES} FROM events WITH NO DATA"
@@ -110,6 +112,11 @@ def _copy_events(conn: sa.Connection, values: list[EventRow]) -> int:
         " SELECT count(*) FROM stored"
     ).scalar_one()
     return int(inserted)
+
+
+def _driver_sql(conn: sa.Connection, sql: str) -> None:
+    with dialect.driver_cursor(conn) as cursor:
+        cursor.execute(sql)
 
 
 def _copy(conn: sa.Connection, table: str, values: list[EventRow]) -> None:

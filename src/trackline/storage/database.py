@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,7 +40,14 @@ class Database:
     failing half way and an acknowledged commit is on disk.
     """
 
-    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        sqlite_synchronous: str = "FULL",
+        pool_size: int = 8,
+        ping_after_idle_s: float = dialect.PING_AFTER_IDLE_S,
+    ) -> None:
         self.url = normalise_url(url)
         self.dialect = "postgresql" if self.url.get_backend_name() == "postgresql" else "sqlite"
         options: dict[str, Any] = {
@@ -59,10 +67,10 @@ class Database:
                 self.url,
                 pool_size=pool_size,
                 max_overflow=pool_size,
-                pool_pre_ping=True,
                 connect_args={"prepare_threshold": None, "options": "-c jit=off"},
                 **options,
             )
+            _ping_when_idle(self.write_engine, ping_after_idle_s)
             # Reads need no transaction: under READ COMMITTED every statement has its own
             # snapshot anyway, and BEGIN and COMMIT would be two more round trips per read.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -163,6 +171,29 @@ class Database:
         if self.dialect == "sqlite":  # PostgreSQL's read engines share the write pool
             self.read_engine.dispose()
             self.statement_engine.dispose()
+
+
+def _ping_when_idle(engine: sa.Engine, idle_s: float) -> None:
+    """Check a pooled connection before use only when it sat idle ``idle_s`` or longer (a
+    server restart, an idle timeout): SQLAlchemy's ``pool_pre_ping`` costs a round trip on
+    every checkout, one more per commit for the writer and per read, and under load those
+    connections were in use a moment ago. A connection that fails the check is replaced
+    (the pool retries with a new one); one lost while in use fails its statement as
+    ``Unavailable`` and the pool drops every connection older than that failure."""
+
+    @sa_event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @sa_event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise sa_exc.DisconnectionError("connection failed its check") from exc
 
 
 @contextlib.contextmanager

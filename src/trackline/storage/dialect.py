@@ -55,6 +55,7 @@ SMALL_PART = 128  # below this many rows, one statement of any size (``statement
 SQLITE_STATEMENT_CACHE = 512  # prepared statements kept per SQLite connection (Python: 128)
 SQLITE_CHECKPOINT_PAGES = 16_000  # WAL pages between automatic checkpoints (SQLite: 1,000)
 POSTGRES_PARAMETERS = 65_535  # the protocol's limit on one statement's parameters
+PING_AFTER_IDLE_S = 1.0  # PostgreSQL: a pooled connection idle this long is checked before use
 
 
 def insert_values(
