@@ -16,13 +16,23 @@ from trackline.storage.database import Database
 IDLE_S = 0.2
 
 
-@pytest.fixture
-def pg(database_url: str) -> Iterator[Database]:
+def _pool(database_url: str, idle_s: float) -> Iterator[Database]:
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has no connections to lose")
-    database = Database(database_url, pool_size=1, ping_after_idle_s=IDLE_S)
+    database = Database(database_url, pool_size=1, ping_after_idle_s=idle_s)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def pg(database_url: str) -> Iterator[Database]:
+    yield from _pool(database_url, IDLE_S)
+
+
+@pytest.fixture
+def unchecked(database_url: str) -> Iterator[Database]:
+    """Connections never idle long enough to be checked."""
+    yield from _pool(database_url, 3600)
 
 
 def _backend(db: Database) -> int:
@@ -31,13 +41,19 @@ def _backend(db: Database) -> int:
 
 
 def _kill(db: Database, pid: int) -> None:
+    """Terminate the backend and wait until it is gone."""
     killer = Database(str(db.url.render_as_string(hide_password=False)))
     try:
         with killer.read() as conn:
             assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").scalar_one()
+            for _ in range(500):
+                alive = f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
+                if conn.exec_driver_sql(alive).scalar_one() == 0:
+                    return
+                time.sleep(0.01)
+        raise AssertionError(f"backend {pid} still runs")
     finally:
         killer.dispose()
-    time.sleep(0.05)  # the backend is gone once it has read its termination
 
 
 def test_a_connection_lost_while_idle_is_replaced_before_use(pg: Database) -> None:
@@ -47,12 +63,14 @@ def test_a_connection_lost_while_idle_is_replaced_before_use(pg: Database) -> No
     assert _backend(pg) != first  # the check found it dead; the pool opened another
 
 
-def test_a_connection_lost_while_busy_fails_once_then_the_pool_recovers(pg: Database) -> None:
-    first = _backend(pg)
-    _kill(pg, first)  # within IDLE_S of its last use: not checked
-    with pytest.raises(Unavailable), pg.write() as conn:
+def test_a_connection_lost_while_busy_fails_once_then_the_pool_recovers(
+    unchecked: Database,
+) -> None:
+    first = _backend(unchecked)
+    _kill(unchecked, first)  # used a moment ago: not checked
+    with pytest.raises(Unavailable), unchecked.write() as conn:
         conn.execute(sa.text("SELECT 1"))
-    assert _backend(pg) != first
+    assert _backend(unchecked) != first
 
 
 def test_a_connection_in_steady_use_is_not_checked(

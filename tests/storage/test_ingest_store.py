@@ -94,11 +94,11 @@ def _stored(db: Database) -> list[sa.Row[tuple[str, object, str | None]]]:
 
 def test_rows_round_trip_in_chunks_of_any_size(db: Database) -> None:
     _setup(db)
-    for count in (1, 49, 50, 100, 101, 250):  # below and above the chunk and COPY sizes
+    for count in (1, 9, 10, 49, 50, 100, 101, 250):  # below and above the chunk and COPY sizes
         with db.write() as conn:
             store.insert_events(conn, _rows(f"c{count}_", count, message_ids=True))
     stored = _stored(db)
-    assert len(stored) == 1 + 49 + 50 + 100 + 101 + 250
+    assert len(stored) == 1 + 9 + 10 + 49 + 50 + 100 + 101 + 250
     first = next(r for r in stored if r.id == "evt_c250_000007")
     assert first.parameters == {"amount": 9.99, "n": 7, "tags": ["a", "b"], "note": 'it\'s "q" é'}
     assert first.message_id == "c250_-7"
@@ -225,3 +225,24 @@ def test_connection_lost_during_a_raw_insert_is_unavailable(db: Database) -> Non
     assert isinstance(lost, sa.exc.OperationalError) and lost.connection_invalidated
     with db.read() as conn:  # the pool hands out a working connection again
         assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one() == 0
+
+
+def test_many_large_inserts_in_one_transaction_store_each_row_once(db: Database) -> None:
+    """A commit of many workspaces' requests runs one insert each. On PostgreSQL the first
+    ``_COPY_SAVEPOINTS`` are COPYs under a savepoint and the rest multi-row INSERTs; a repeat
+    in either kind (a COPY after a COPY rolls back to its own savepoint) is skipped."""
+    _setup(db)
+    inserts = store._COPY_SAVEPOINTS + 3
+    with db.write() as conn:
+        store.insert_events(conn, _rows("seen_", 10, message_ids=True))
+    with db.write() as conn:
+        counts = [
+            store.insert_events(conn, _rows(f"i{n}_", 10, message_ids=True)) for n in range(inserts)
+        ]
+        repeats = [
+            store.insert_events(conn, _rows("seen_", 10, message_ids=True)),
+            store.insert_events(conn, _rows("i0_", 12, message_ids=True)),
+        ]
+    assert counts == [10] * inserts
+    assert repeats == [0, 2]  # rows 10 and 11 of "i0_" are new
+    assert len(_stored(db)) == 10 + inserts * 10 + 2

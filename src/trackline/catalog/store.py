@@ -52,9 +52,12 @@ def _record_postgres(
     """Both upserts in one statement, their rows bound as two JSON texts: PostgreSQL parsed
     and planned a multi-row ``VALUES`` of a commit's 50 property types (350 parameters) in
     about 0.45 ms, more than a third of its whole work for a commit of single events; the
-    JSON rows take about 0.15 ms, and the statement text never changes. The definitions are
-    the main statement, the types its unreferenced ``WITH`` part, which PostgreSQL runs
-    after it: both tables are locked in the same order as ever."""
+    JSON rows take about 0.15 ms, and the statement text never changes. Every writer runs
+    this one statement with its rows in key order, so writers lock the rows in the same
+    order (the definitions are the main statement and the types its unreferenced ``WITH``
+    part, which PostgreSQL today runs after it, as the two statements ran before)."""
+    if not names and not types:
+        return
     names_json = orjson.dumps(sorted(names.items())).decode()
     types_json = orjson.dumps([(*key, n) for key, n in sorted(types.items())]).decode()
     with dialect.driver_cursor(conn, raw=True) as cursor:

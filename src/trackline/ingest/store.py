@@ -27,6 +27,10 @@ _NAMES = ", ".join(COLUMNS)
 EventRow = tuple[Any, ...]
 _SKIP_STORED = "ON CONFLICT (workspace_id, message_id) DO NOTHING"
 _COPY_THRESHOLD = 10  # PostgreSQL rows; below it one multi-row INSERT is as cheap as COPY
+# COPYs (each under a savepoint, a subtransaction) in one transaction; then multi-row INSERTs.
+# PostgreSQL keeps 64 subtransactions per session in shared memory; past that, every other
+# session's snapshots look them up in pg_subtrans.
+_COPY_SAVEPOINTS = 32
 
 
 def existing_message_ids(
@@ -75,9 +79,22 @@ def insert_events(conn: sa.Connection, rows: list[EventRow]) -> int:
     meanwhile) is skipped. Returns how many rows were inserted."""
     if not rows:
         return 0
-    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_THRESHOLD:
+    if conn.dialect.name == "postgresql" and len(rows) >= _COPY_THRESHOLD and _copies_left(conn):
         return _copy_events(conn, rows)
     return dialect.insert_values(conn, events, COLUMNS, rows, conflict=_SKIP_STORED)
+
+
+def _copies_left(conn: sa.Connection) -> bool:
+    """Count a ``COPY`` against the transaction's ``_COPY_SAVEPOINTS``; False once spent (a
+    commit of many workspaces' requests runs one insert per workspace)."""
+    transaction = conn.get_transaction()
+    spent = conn.info.get("copies")
+    if spent is None or spent[0] is not transaction:
+        spent = conn.info["copies"] = [transaction, 0]
+    if spent[1] >= _COPY_SAVEPOINTS:
+        return False
+    spent[1] += 1
+    return True
 
 
 def insert_failed(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
@@ -90,7 +107,8 @@ def _copy_events(conn: sa.Connection, values: list[EventRow]) -> int:
     means a message id was stored before (a retry) or by another process meanwhile (rare):
     then the savepoint is rolled back and the rows go through a staging table and ``INSERT ...
     SELECT ... ON CONFLICT DO NOTHING``, which skips them. The savepoint is not released: it
-    ends with the transaction, and a release would be one more round trip per commit."""
+    ends with the transaction, and a release would be one more round trip per commit. Any
+    other error leaves the transaction failed: the caller must not go on with it."""
     _driver_sql(conn, "SAVEPOINT events_copy")
     try:
         _copy(conn, "events", values)

@@ -177,9 +177,10 @@ def _ping_when_idle(engine: sa.Engine, idle_s: float) -> None:
     """Check a pooled connection before use only when it sat idle ``idle_s`` or longer (a
     server restart, an idle timeout): SQLAlchemy's ``pool_pre_ping`` costs a round trip on
     every checkout, one more per commit for the writer and per read, and under load those
-    connections were in use a moment ago. A connection that fails the check is replaced
-    (the pool retries with a new one); one lost while in use fails its statement as
-    ``Unavailable`` and the pool drops every connection older than that failure."""
+    connections were in use a moment ago. A connection that fails the check is replaced,
+    with every pooled connection older than it (the pool then retries with a new one); one
+    lost within ``idle_s`` of its last use fails its statement as ``Unavailable`` and is
+    replaced."""
 
     @sa_event.listens_for(engine, "checkin")
     def _checkin(_dbapi_conn: Any, record: Any) -> None:
@@ -193,7 +194,7 @@ def _ping_when_idle(engine: sa.Engine, idle_s: float) -> None:
         try:
             engine.dialect.do_ping(dbapi_conn)
         except Exception as exc:
-            raise sa_exc.DisconnectionError("connection failed its check") from exc
+            raise sa_exc.InvalidatePoolError("connection failed its check") from exc
 
 
 @contextlib.contextmanager

@@ -68,7 +68,7 @@ class KeyCache:
             found = await run_in_threadpool(self._lookup, key_hash)
         finally:
             if self._pending.get(key_hash) is asyncio.current_task():
-                del self._pending[key_hash]
+                self._pending.pop(key_hash, None)
         if self.ttl_s > 0:
             with self._lock:
                 if len(self._entries) > 10_000:
