@@ -27,8 +27,10 @@ def record(
 ) -> None:
     """Add one batch's counts: ``names`` per event name, ``types`` per (event, property, type).
     Rows are written in key order so concurrent writers lock them in the same order."""
+    if not names and not types:
+        return
     if conn.dialect.name == "postgresql":
-        _record_postgres(conn, workspace_id=workspace_id, names=names, types=types, now_ms=now_ms)
+        _record_postgres(conn, workspace_id, names, types, now_ms)
         return
     names_rows = [
         (workspace_id, name, None, n, now_ms, now_ms, False, now_ms, now_ms)
@@ -42,12 +44,7 @@ def record(
 
 
 def _record_postgres(
-    conn: sa.Connection,
-    *,
-    workspace_id: str,
-    names: Counter[str],
-    types: Counter[tuple[str, str, str]],
-    now_ms: int,
+    conn: sa.Connection, workspace: str, names: Counter[str], types: Counter[Any], now_ms: int
 ) -> None:
     """Both upserts in one statement, their rows bound as two JSON texts: PostgreSQL parsed
     and planned a multi-row ``VALUES`` of a commit's 50 property types (350 parameters) in
@@ -56,12 +53,10 @@ def _record_postgres(
     this one statement with its rows in key order, so writers lock the rows in the same
     order (the definitions are the main statement and the types its unreferenced ``WITH``
     part, which PostgreSQL today runs after it, as the two statements ran before)."""
-    if not names and not types:
-        return
     names_json = orjson.dumps(sorted(names.items())).decode()
     types_json = orjson.dumps([(*key, n) for key, n in sorted(types.items())]).decode()
     with dialect.driver_cursor(conn, raw=True) as cursor:
-        cursor.execute(_RECORD_POSTGRES, (workspace_id, now_ms, names_json, types_json))
+        cursor.execute(_RECORD_POSTGRES, (workspace, now_ms, names_json, types_json))
 
 
 _DEF_COLUMNS = (

@@ -109,14 +109,14 @@ def _copy_events(conn: sa.Connection, values: list[EventRow]) -> int:
     SELECT ... ON CONFLICT DO NOTHING``, which skips them. The savepoint is not released: it
     ends with the transaction, and a release would be one more round trip per commit. Any
     other error leaves the transaction failed: the caller must not go on with it."""
-    _driver_sql(conn, "SAVEPOINT events_copy")
+    conn.exec_driver_sql("SAVEPOINT events_copy")
     try:
         _copy(conn, "events", values)
         return len(values)
     except sa.exc.IntegrityError as exc:
         if not isinstance(exc.orig, psycopg.errors.UniqueViolation):
             raise
-    _driver_sql(conn, "ROLLBACK TO SAVEPOINT events_copy")
+    conn.exec_driver_sql("ROLLBACK TO SAVEPOINT events_copy")
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS events_staging ON COMMIT DELETE ROWS"
         f" AS SELECT {_NAMES} FROM events WITH NO DATA"
@@ -130,11 +130,6 @@ def _copy_events(conn: sa.Connection, values: list[EventRow]) -> int:
         " SELECT count(*) FROM stored"
     ).scalar_one()
     return int(inserted)
-
-
-def _driver_sql(conn: sa.Connection, sql: str) -> None:
-    with dialect.driver_cursor(conn) as cursor:
-        cursor.execute(sql)
 
 
 def _copy(conn: sa.Connection, table: str, values: list[EventRow]) -> None:
