@@ -16,7 +16,6 @@ from trackline.errors import ReadOnly, Unavailable
 from trackline.ids import EventIds
 from trackline.ingest.parsing import ParseThread
 from trackline.ingest.writer import Writer
-from trackline.logs import configure_logging
 from trackline.settings import Settings
 from trackline.storage.database import Database
 from trackline.workspaces.auth import KeyCache
@@ -114,9 +113,3 @@ def _routes(app: FastAPI) -> None:
         if not await run_in_threadpool(svc.db.ping):
             raise Unavailable("the database cannot be reached")
         return JSON({"status": "ok"})
-
-
-def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` (used by ``trackline serve --workers N``)."""
-    configure_logging()
-    return create_app(Settings())

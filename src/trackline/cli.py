@@ -4,7 +4,6 @@ settings; every command that changes data migrates the database first."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 from typing import Annotated, Any
 
@@ -13,7 +12,7 @@ import typer
 from trackline.clock import SystemClock, to_iso
 from trackline.errors import InvalidInput, TracklineError
 from trackline.logs import configure_logging
-from trackline.serving import ReadProcess
+from trackline.serving import read_process, run_workers
 from trackline.settings import Settings
 from trackline.storage.database import Database
 from trackline.workspaces import service, store
@@ -100,7 +99,7 @@ def serve(
         "timeout_graceful_shutdown": 30,
         "log_level": "info",
     }
-    reads = ReadProcess(settings, options) if settings.read_port is not None else None
+    reads = read_process(settings, options) if settings.read_port is not None else None
     if reads is not None:
         reads.start()
     try:
@@ -116,8 +115,7 @@ def _run_server(settings: Settings, options: dict[str, Any]) -> None:
     from trackline.app import create_app
 
     if settings.workers > 1:
-        os.environ["TRACKLINE_DATABASE_URL"] = settings.database_url
-        uvicorn.run("trackline.app:app_from_env", factory=True, workers=settings.workers, **options)
+        run_workers(settings, options)
     else:
         # uvicorn re-raises the signal that stopped it once shutdown is complete; a clean drain
         # after SIGTERM is a normal stop, so that re-raise lands here and the exit code is 0.

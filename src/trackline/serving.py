@@ -1,16 +1,28 @@
-"""The read process of ``trackline serve --read-port``: one more server process that answers
-only reads (GET), on a port of its own, so reads never wait behind ingest.
+"""The server processes that ``trackline serve`` starts besides its own: the workers of
+``--workers N`` and the read process of ``--read-port``.
 
-In a server process that ingests, a read shares one interpreter lock and the event loop with
-the parsing of batches and with the writer, and waits for them at every step
+**Workers.** With ``--workers N`` (N > 1) the ``serve`` process only supervises: it starts N
+server processes, starts one again when it fails, and on SIGTERM or SIGINT stops them all, each
+draining what it accepted. On Linux each worker accepts on a socket of its own, bound to the
+same address with ``SO_REUSEPORT``, and the kernel spreads new connections over the sockets by
+their addresses. On one shared socket (uvicorn's workers) whichever process wakes first accepts
+every connection waiting, and a burst of new connections can all land in one process while
+the other idles (docs/benchmark.md, round 13). A worker's socket listens only once the worker
+is ready, and only the worker holds it, so it closes when the worker stops listening or ends:
+no connection waits for a process that is starting, stopping or gone. Elsewhere the workers
+share one socket.
+
+**The read process** answers only reads (GET), on a port of its own, so reads never wait
+behind ingest. In a server process that ingests, a read shares one interpreter lock and the
+event loop with the parsing of batches and with the writer, and waits for them at every step
 (docs/benchmark.md, round 11). The read process has the same app and database but no writer,
 so its reads wait for nothing but the database and the CPU. It is the same split as the
 separate Track and App API hosts of the products Trackline replaces; a proxy can also send
 the read paths there under one address.
 
-The parent binds the read socket before it starts the process (a taken port fails ``serve``
-at once), starts the process again if it dies, and stops it after its own server has
-stopped. The read process ends itself if the parent is gone."""
+The parent binds every socket before it starts a process (a taken port fails ``serve`` at
+once) and stops its processes after its own server has stopped; a process ends itself if the
+parent is gone."""
 
 from __future__ import annotations
 
@@ -21,6 +33,8 @@ import signal
 import socket
 import sys
 import threading
+import time
+from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -29,105 +43,240 @@ from trackline.settings import Settings
 log = logging.getLogger(__name__)
 
 STOP_MARGIN_S = 5.0  # the parent waits this much beyond the graceful shutdown, then SIGKILL
-WATCH_S = 1.0  # how often the parent checks the read process, and the read process its parent
-BACKOFF_S = 30.0  # the longest wait before a failed read process is started again
+WATCH_S = 1.0  # how often the parent checks its processes, and a process its parent
+BACKOFF_S = 30.0  # the longest wait before a failed process is started again
 STOPPED = frozenset({0, -signal.SIGTERM, -signal.SIGINT})  # exit codes of a stop, not a failure
 
+Bind = Callable[[], socket.socket]
 
-class ReadProcess:
-    """The read process: ``start`` binds the port and spawns it, ``stop`` ends it."""
 
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        assert settings.read_port is not None
+class ServerProcess:
+    """One server process on a socket from ``bind``: ``start`` spawns it, a watcher thread
+    starts it again when it fails, ``terminate`` and ``join`` (or ``stop``) end it.
+
+    ``rebind``: each start binds a socket for the process alone (``SO_REUSEPORT``), and the
+    parent closes its copy once the process has it. Otherwise the parent keeps the socket, and
+    the port, for the next start."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: dict[str, Any],
+        bind: Bind,
+        *,
+        name: str,
+        title: str,
+        reads_only: bool = False,
+        rebind: bool = False,
+    ) -> None:
         self.settings = settings
-        self.options = {**options, "host": settings.host, "port": settings.read_port}
+        self.options = options
+        self.name = name  # for logs
+        self.title = title  # the process's name
+        self.reads_only = reads_only
+        self._bind = bind
+        self._rebind = rebind
         self._sock: socket.socket | None = None
         self._proc: BaseProcess | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
         self._backoff = WATCH_S
+        self._started = 0.0  # time.monotonic() of the latest start
 
     def start(self) -> None:
-        import uvicorn
-
-        self._sock = uvicorn.Config(app=None, **self.options).bind_socket()
         with self._lock:
             self._proc = self._spawn()
-        self._watcher = threading.Thread(target=self._watch, name="trackline-reads", daemon=True)
+        self._watcher = threading.Thread(target=self._watch, name=self.name, daemon=True)
         self._watcher.start()
 
     def stop(self) -> None:
-        """Stop the read process: SIGTERM, then SIGKILL if it outlasts its graceful shutdown
-        (uvicorn's ``timeout_graceful_shutdown``) by ``STOP_MARGIN_S``."""
+        self.terminate()
+        self.join()
+
+    def terminate(self) -> None:
+        """Stop watching and send SIGTERM: the process drains and ends."""
         self._stopping.set()
         if self._watcher is not None:
             self._watcher.join()
+        proc = self._proc
+        if proc is not None and proc.is_alive():
+            proc.terminate()
+
+    def join(self) -> None:
+        """Wait for the end, with SIGKILL if the process outlasts its graceful shutdown
+        (uvicorn's ``timeout_graceful_shutdown``) by ``STOP_MARGIN_S``."""
         with self._lock:
             proc, self._proc = self._proc, None
-        if self._sock is not None:
-            self._sock.close()
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
         if proc is None:
             return
-        if proc.is_alive():
-            proc.terminate()
         proc.join(self.options["timeout_graceful_shutdown"] + STOP_MARGIN_S)
         if proc.is_alive():
             proc.kill()
             proc.join()
 
     def _spawn(self) -> BaseProcess:
-        proc = multiprocessing.get_context("spawn").Process(
-            target=_serve_reads,
-            args=(self.settings.model_dump(), self.options, self._sock, os.getpid()),
-            name="trackline-reads",
-        )
-        proc.start()
+        sock = self._sock or self._bind()
+        try:
+            proc = multiprocessing.get_context("spawn").Process(
+                target=_serve,
+                args=(self.settings.model_dump(), self.options, sock, os.getpid()),
+                kwargs={"reads_only": self.reads_only},
+                name=self.title,
+            )
+            proc.start()  # the child has inherited the socket when this returns
+            self._started = time.monotonic()
+        finally:
+            if self._rebind:
+                sock.close()
+            else:
+                self._sock = sock
         return proc
 
     def _watch(self) -> None:
-        """Start the read process again when it fails while the server runs, waiting twice
-        as long after each failure (up to ``BACKOFF_S``). An exit by SIGTERM or SIGINT is a
-        stop that the whole process group got, such as Ctrl+C: the server is stopping too."""
+        """Start the process again when it fails while the server runs (see ``backoff``).
+        An exit by SIGTERM or SIGINT is a stop, such as Ctrl+C that the whole process group
+        got: it is not started again."""
         while not self._stopping.wait(WATCH_S):
             proc = self._proc
             if proc is None or proc.exitcode is None or proc.exitcode in STOPPED:
                 continue
+            self._backoff = backoff(self._backoff, time.monotonic() - self._started)
             log.error(
-                "the read process exited with code %s; starting it again in %.0f s",
+                "the %s exited with code %s; starting it again in %.0f s",
+                self.name,
                 proc.exitcode,
                 self._backoff,
             )
             if self._stopping.wait(self._backoff):
                 return
-            self._backoff = min(2 * self._backoff, BACKOFF_S)
+            self._backoff = min(2 * self._backoff, BACKOFF_S)  # if the next start fails too
             with self._lock:
                 if self._stopping.is_set():
                     return
                 try:
                     self._proc = self._spawn()
                 except Exception:  # e.g. out of file descriptors: try again next time
-                    log.exception("could not start the read process")
+                    log.exception("could not start the %s", self.name)
 
 
-def _serve_reads(
-    values: dict[str, Any], options: dict[str, Any], sock: socket.socket, parent: int
+def backoff(planned_s: float, ran_s: float) -> float:
+    """How long to wait before starting again a process that failed after running ``ran_s``
+    seconds: ``planned_s`` (1 s, doubled after each failed start up to ``BACKOFF_S``), or
+    ``WATCH_S`` again once a start has run longer than ``BACKOFF_S``."""
+    return WATCH_S if ran_s > BACKOFF_S else planned_s
+
+
+def read_process(settings: Settings, options: dict[str, Any]) -> ServerProcess:
+    """The read process of ``--read-port``; ``start`` binds its port."""
+    assert settings.read_port is not None
+    options = {**options, "host": settings.host, "port": settings.read_port}
+    return ServerProcess(
+        settings,
+        options,
+        _binder(options),
+        name="read process",
+        title="trackline-reads",
+        reads_only=True,
+    )
+
+
+def run_workers(settings: Settings, options: dict[str, Any]) -> None:
+    """Serve with ``settings.workers`` processes until SIGTERM or SIGINT, then stop them all;
+    each drains what it accepted."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    bind, rebind = _worker_sockets(options)
+    workers = [
+        ServerProcess(
+            settings,
+            options,
+            bind,
+            name=f"worker {n}",
+            title=f"trackline-worker-{n}",
+            rebind=rebind,
+        )
+        for n in range(1, settings.workers + 1)
+    ]
+    log.info("serving with %d worker processes [%d]", len(workers), os.getpid())
+    try:
+        for worker in workers:
+            worker.start()
+        while not stop.wait(WATCH_S):
+            pass
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join()
+
+
+def _worker_sockets(options: dict[str, Any]) -> tuple[Bind, bool]:
+    """How the workers get their sockets, and whether each has its own. A first bind without
+    ``SO_REUSEPORT`` checks that the address is free: with that option alone, a second
+    ``serve`` on the same port would quietly share the first one's connections."""
+    first = _binder(options)()
+    if not (sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")):
+        return (lambda: first), False
+    first.close()
+    host, port = options["host"], options["port"]
+    return (lambda: _reuse_port_socket(host, port)), True
+
+
+def _binder(options: dict[str, Any]) -> Bind:
+    """Bind with uvicorn: it logs the address, and a taken port ends ``serve`` with the error."""
+
+    def bind() -> socket.socket:
+        import uvicorn
+
+        return uvicorn.Config(app=None, **options).bind_socket()
+
+    return bind
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A socket bound with ``SO_REUSEPORT``; it joins the others once its worker listens."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def _serve(
+    values: dict[str, Any],
+    options: dict[str, Any],
+    sock: socket.socket,
+    parent: int,
+    *,
+    reads_only: bool,
 ) -> None:
-    """The read process's main: the app without a writer, on the socket the parent bound."""
+    """A server process's main: the app on the socket the parent bound (without a writer in
+    the read process)."""
     import uvicorn
 
     from trackline.app import create_app
     from trackline.logs import configure_logging
 
     configure_logging()
-    log.info("read process: answering reads only, on port %s", options["port"])
+    if reads_only:
+        log.info("read process: answering reads only, on port %s", options["port"])
     # SIGTERM and SIGINT end the process with code 0: before uvicorn serves at once, and
     # while it serves after its graceful shutdown (uvicorn then restores these handlers and
     # sends the signal again).
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
-    app = create_app(Settings(**values), migrate=False, reads_only=True)
+    app = create_app(Settings(**values), migrate=False, reads_only=reads_only)
     uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
 
 

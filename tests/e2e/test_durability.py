@@ -1,6 +1,7 @@
 """Durability of the Track API under load: an acknowledged event is stored, once, with the id it
 was acknowledged with, whether the server is killed (SIGKILL) or stopped (SIGTERM) mid-load;
-and re-sending every batch afterwards is safe (dedup by message id)."""
+and re-sending every batch afterwards is safe (dedup by message id). With one server process,
+and with two workers (SIGTERM then goes to their supervisor, which stops them)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.e2e.conftest import STOP_S, Server, admin_keys
+from tests.e2e.conftest import STOP_S, Server, ServerFactory, admin_keys
 from trackline.storage.database import Database
 from trackline.storage.schema import events
 
@@ -88,6 +89,12 @@ class Load:
 
     def message_ids(self) -> set[str]:
         return {e["message_id"] for batch in self.batches for e in batch}
+
+
+@pytest.fixture(params=[1, 2], ids=["one-process", "two-workers"])
+def server(serve: ServerFactory, database_url: str, request: pytest.FixtureRequest) -> Server:
+    """A started server with one process or two workers."""
+    return serve(database_url, workers=request.param)
 
 
 @pytest.fixture

@@ -1,0 +1,124 @@
+"""``trackline serve --workers N``: the serve process only supervises; each worker accepts on a
+listening socket of its own (``SO_REUSEPORT``), so the kernel spreads connections over them; a
+worker that fails is started again and no new connection waits for it meanwhile; a taken port
+fails ``serve`` at once; the workers stop with the server and end when it is killed; on SQLite
+and PostgreSQL. Every check reads ``/proc``, and the sockets of their own are Linux only."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import CliRunner, Server, ServerFactory
+from tests.e2e.test_read_port import _alive, _wait_for
+from tests.e2e.test_serve import LISTEN, _children, _fds, _inodes
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(sys.platform != "linux", reason="a socket per worker is Linux only"),
+]
+PROBES = 40  # new connections opened while a worker is gone
+
+
+def test_each_worker_listens_on_a_socket_of_its_own(
+    serve: ServerFactory, database_url: str
+) -> None:
+    server = serve(database_url, workers=2)
+    listening = _wait_for(lambda: _two(_listeners(server)))
+
+    assert server.pid not in listening  # the supervisor holds no socket of the port
+    assert sorted(listening.values()) == [1, 1]
+    assert set(listening) <= set(_children(server.pid))
+
+
+def test_a_killed_worker_is_started_again_and_no_connection_waits_for_it(
+    serve: ServerFactory, database_url: str
+) -> None:
+    server = serve(database_url, workers=2)
+    victim, survivor = _wait_for(lambda: _two(_listeners(server)))
+
+    os.kill(victim, signal.SIGKILL)
+    _wait_for(lambda: _listeners(server) == {survivor: 1} or None)
+    with ThreadPoolExecutor(max_workers=8) as pool:  # before the replacement listens
+        answers = list(pool.map(lambda _: _health(server), range(PROBES)))
+    replaced = _wait_for(lambda: _two(_listeners(server)))
+    with server.client() as client:
+        tracked = client.post("/api/v1/track", json={"external_id": "u-1", "event": "after"})
+
+    assert answers == [200] * PROBES
+    assert victim not in replaced and survivor in replaced
+    assert tracked.status_code == 200, tracked.text
+    assert "exited with code -9; starting it again" in server.stderr()
+    assert server.stop(signal.SIGTERM) == 0
+
+
+def test_a_taken_port_fails_serve_at_once(
+    serve: ServerFactory, cli: CliRunner, database_url: str
+) -> None:
+    first = serve(database_url, workers=2)
+
+    second = cli(
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        str(first.port),
+        env={"TRACKLINE_DATABASE_URL": database_url},
+    )
+
+    assert second.returncode != 0  # it did not join the first server's sockets
+    assert "address already in use" in second.stderr.lower()
+    assert _health(first) == 200
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_group_stops_every_worker_without_a_restart(
+    serve: ServerFactory, database_url: str, sig: signal.Signals
+) -> None:
+    server = serve(database_url, workers=2)
+    workers = _wait_for(lambda: _two(_listeners(server)))
+
+    os.killpg(server.pid, sig)  # Ctrl-C in a terminal, or a service manager's stop
+    code = server.wait()
+
+    assert code == 0
+    for pid in workers:
+        _wait_for(lambda pid=pid: not _alive(pid) or None)
+    assert "starting it again" not in server.stderr()
+    assert "Traceback" not in server.stderr()
+
+
+def test_the_workers_end_when_the_server_is_killed(serve: ServerFactory, database_url: str) -> None:
+    server = serve(database_url, workers=2)
+    workers = _wait_for(lambda: _two(_listeners(server)))
+
+    os.kill(server.pid, signal.SIGKILL)  # the supervisor only: nobody stops the workers
+    server.wait()
+
+    for pid in workers:
+        _wait_for(lambda pid=pid: not _alive(pid) or None)
+
+
+def _listeners(server: Server) -> dict[int, int]:
+    """process id -> listening sockets on the server's port, for the server and its children."""
+    inodes = _inodes(server.port, LISTEN)
+    found: dict[int, int] = {}
+    for pid in [server.pid, *_children(server.pid)]:
+        held = sum(1 for fd in _fds(pid) if fd.startswith("socket:[") and fd[8:-1] in inodes)
+        if held:
+            found[pid] = held
+    return found
+
+
+def _two(listening: dict[int, int]) -> dict[int, int] | None:
+    return listening if len(listening) == 2 else None
+
+
+def _health(server: Server) -> int:
+    """GET /health on a new connection; a connection that waits fails on the timeout."""
+    return httpx.get(f"{server.url}/health", timeout=5).status_code
