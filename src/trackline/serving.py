@@ -3,14 +3,16 @@
 
 **Workers.** With ``--workers N`` (N > 1) the ``serve`` process only supervises: it starts N
 server processes, starts one again when it fails, and on SIGTERM or SIGINT stops them all, each
-draining what it accepted. On Linux each worker accepts on a socket of its own, bound to the
-same address with ``SO_REUSEPORT``, and the kernel spreads new connections over the sockets by
-their addresses. On one shared socket (uvicorn's workers) whichever process wakes first accepts
-every connection waiting, and a burst of new connections can all land in one process while
-the other idles (docs/benchmark.md, round 13). A worker's socket listens only once the worker
-is ready, and only the worker holds it, so it closes when the worker stops listening or ends:
-no connection waits for a process that is starting, stopping or gone. Elsewhere the workers
-share one socket.
+draining what it accepted. A worker that fails before it is ready to serve stops ``serve``
+(exit code 3): it would fail the same way again.
+
+On Linux each worker accepts on a socket of its own, bound to the same address with
+``SO_REUSEPORT``, and the kernel spreads new connections over the sockets by their addresses.
+On one shared socket (uvicorn's workers) whichever process wakes first accepts every connection
+waiting, and a burst of new connections can all land in one process while the other idles
+(docs/benchmark.md, round 13). A worker's socket listens only once the worker is ready, and
+only the worker holds it, so it closes when the worker stops listening or ends: no connection
+waits for a process that is starting, stopping or gone. Elsewhere the workers share one socket.
 
 **The read process** answers only reads (GET), on a port of its own, so reads never wait
 behind ingest. In a server process that ingests, a read shares one interpreter lock and the
@@ -46,8 +48,10 @@ STOP_MARGIN_S = 5.0  # the parent waits this much beyond the graceful shutdown, 
 WATCH_S = 1.0  # how often the parent checks its processes, and a process its parent
 BACKOFF_S = 30.0  # the longest wait before a failed process is started again
 STOPPED = frozenset({0, -signal.SIGTERM, -signal.SIGINT})  # exit codes of a stop, not a failure
+STARTUP_FAILURE = 3  # serve's exit code when a worker fails before it is ready (as uvicorn's)
 
 Bind = Callable[[], socket.socket]
+Main = Callable[..., None]  # a server process's main: see ``_serve``
 
 
 class ServerProcess:
@@ -56,7 +60,8 @@ class ServerProcess:
 
     ``rebind``: each start binds a socket for the process alone (``SO_REUSEPORT``), and the
     parent closes its copy once the process has it. Otherwise the parent keeps the socket, and
-    the port, for the next start."""
+    the port, for the next start. ``fatal_before_ready``: a start that fails before it is
+    ready to serve is not retried but sets ``failed``."""
 
     def __init__(
         self,
@@ -68,6 +73,8 @@ class ServerProcess:
         title: str,
         reads_only: bool = False,
         rebind: bool = False,
+        fatal_before_ready: bool = False,
+        main: Main | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -76,12 +83,16 @@ class ServerProcess:
         self.reads_only = reads_only
         self._bind = bind
         self._rebind = rebind
+        self._fatal_before_ready = fatal_before_ready
+        self._main = main or _serve
+        self.failed = threading.Event()
+        self._ready = multiprocessing.get_context("spawn").Event()  # set by the process
         self._sock: socket.socket | None = None
         self._proc: BaseProcess | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
-        self._backoff = WATCH_S
+        self._backoff: float | None = None  # the latest wait before a start again
         self._started = 0.0  # time.monotonic() of the latest start
 
     def start(self) -> None:
@@ -92,7 +103,13 @@ class ServerProcess:
 
     def stop(self) -> None:
         self.terminate()
-        self.join()
+        self.join(time.monotonic() + self.options["timeout_graceful_shutdown"] + STOP_MARGIN_S)
+
+    def ended(self) -> bool:
+        """Whether the process was stopped on its own (SIGTERM, SIGINT or exit code 0): it is
+        not started again."""
+        proc = self._proc
+        return proc is not None and proc.exitcode in STOPPED
 
     def terminate(self) -> None:
         """Stop watching and send SIGTERM: the process drains and ends."""
@@ -103,9 +120,8 @@ class ServerProcess:
         if proc is not None and proc.is_alive():
             proc.terminate()
 
-    def join(self) -> None:
-        """Wait for the end, with SIGKILL if the process outlasts its graceful shutdown
-        (uvicorn's ``timeout_graceful_shutdown``) by ``STOP_MARGIN_S``."""
+    def join(self, deadline: float) -> None:
+        """Wait for the end until ``deadline`` (``time.monotonic()``), then SIGKILL."""
         with self._lock:
             proc, self._proc = self._proc, None
             sock, self._sock = self._sock, None
@@ -113,22 +129,23 @@ class ServerProcess:
             sock.close()
         if proc is None:
             return
-        proc.join(self.options["timeout_graceful_shutdown"] + STOP_MARGIN_S)
+        proc.join(max(0.0, deadline - time.monotonic()))
         if proc.is_alive():
             proc.kill()
             proc.join()
 
     def _spawn(self) -> BaseProcess:
+        self._started = time.monotonic()
+        self._ready.clear()
         sock = self._sock or self._bind()
         try:
             proc = multiprocessing.get_context("spawn").Process(
-                target=_serve,
+                target=self._main,
                 args=(self.settings.model_dump(), self.options, sock, os.getpid()),
-                kwargs={"reads_only": self.reads_only},
+                kwargs={"reads_only": self.reads_only, "ready": self._ready},
                 name=self.title,
             )
             proc.start()  # the child has inherited the socket when this returns
-            self._started = time.monotonic()
         finally:
             if self._rebind:
                 sock.close()
@@ -144,6 +161,12 @@ class ServerProcess:
             proc = self._proc
             if proc is None or proc.exitcode is None or proc.exitcode in STOPPED:
                 continue
+            if self._fatal_before_ready and not self._ready.is_set():
+                log.error(
+                    "the %s exited with code %s before it was ready", self.name, proc.exitcode
+                )
+                self.failed.set()
+                return
             self._backoff = backoff(self._backoff, time.monotonic() - self._started)
             log.error(
                 "the %s exited with code %s; starting it again in %.0f s",
@@ -153,7 +176,6 @@ class ServerProcess:
             )
             if self._stopping.wait(self._backoff):
                 return
-            self._backoff = min(2 * self._backoff, BACKOFF_S)  # if the next start fails too
             with self._lock:
                 if self._stopping.is_set():
                     return
@@ -163,11 +185,14 @@ class ServerProcess:
                     log.exception("could not start the %s", self.name)
 
 
-def backoff(planned_s: float, ran_s: float) -> float:
+def backoff(last_s: float | None, ran_s: float) -> float:
     """How long to wait before starting again a process that failed after running ``ran_s``
-    seconds: ``planned_s`` (1 s, doubled after each failed start up to ``BACKOFF_S``), or
-    ``WATCH_S`` again once a start has run longer than ``BACKOFF_S``."""
-    return WATCH_S if ran_s > BACKOFF_S else planned_s
+    seconds, when the wait before its latest start was ``last_s`` (None: there was none):
+    ``WATCH_S`` at first and after a start that ran longer than ``BACKOFF_S``, otherwise twice
+    ``last_s``, up to ``BACKOFF_S``."""
+    if last_s is None or ran_s > BACKOFF_S:
+        return WATCH_S
+    return min(2 * last_s, BACKOFF_S)
 
 
 def read_process(settings: Settings, options: dict[str, Any]) -> ServerProcess:
@@ -184,12 +209,17 @@ def read_process(settings: Settings, options: dict[str, Any]) -> ServerProcess:
     )
 
 
-def run_workers(settings: Settings, options: dict[str, Any]) -> None:
+def run_workers(settings: Settings, options: dict[str, Any], main: Main | None = None) -> None:
     """Serve with ``settings.workers`` processes until SIGTERM or SIGINT, then stop them all;
-    each drains what it accepted."""
+    each drains what it accepted. Ends with ``STARTUP_FAILURE`` when a worker fails before it
+    is ready, and returns when every worker was stopped on its own. ``main``: each worker's
+    main function (``_serve``; tests give stand-ins)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    for name in ("SIGHUP", "SIGTTIN", "SIGTTOU"):  # uvicorn's reload and resize: not here
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _unsupported)
     bind, rebind = _worker_sockets(options)
     workers = [
         ServerProcess(
@@ -199,20 +229,33 @@ def run_workers(settings: Settings, options: dict[str, Any]) -> None:
             name=f"worker {n}",
             title=f"trackline-worker-{n}",
             rebind=rebind,
+            fatal_before_ready=True,
+            main=main,
         )
         for n in range(1, settings.workers + 1)
     ]
     log.info("serving with %d worker processes [%d]", len(workers), os.getpid())
+    failed = False
     try:
         for worker in workers:
             worker.start()
         while not stop.wait(WATCH_S):
-            pass
+            failed = any(worker.failed.is_set() for worker in workers)
+            if failed or all(worker.ended() for worker in workers):
+                break
     finally:
+        deadline = time.monotonic() + options["timeout_graceful_shutdown"] + STOP_MARGIN_S
         for worker in workers:
             worker.terminate()
         for worker in workers:
-            worker.join()
+            worker.join(deadline)
+    if failed and not stop.is_set():
+        log.error("a worker could not start: stopping")
+        raise SystemExit(STARTUP_FAILURE)
+
+
+def _unsupported(sig: int, _: object) -> None:
+    log.warning("%s is not handled: restart serve to change its workers", signal.Signals(sig).name)
 
 
 def _worker_sockets(options: dict[str, Any]) -> tuple[Bind, bool]:
@@ -222,8 +265,8 @@ def _worker_sockets(options: dict[str, Any]) -> tuple[Bind, bool]:
     first = _binder(options)()
     if not (sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")):
         return (lambda: first), False
+    host, port = options["host"], first.getsockname()[1]  # the port taken for --port 0
     first.close()
-    host, port = options["host"], options["port"]
     return (lambda: _reuse_port_socket(host, port)), True
 
 
@@ -259,9 +302,10 @@ def _serve(
     parent: int,
     *,
     reads_only: bool,
+    ready: Any,
 ) -> None:
     """A server process's main: the app on the socket the parent bound (without a writer in
-    the read process)."""
+    the read process); ``ready`` (a ``multiprocessing`` event) is set once it serves."""
     import uvicorn
 
     from trackline.app import create_app
@@ -277,7 +321,14 @@ def _serve(
         signal.signal(sig, _exit_cleanly)
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     app = create_app(Settings(**values), migrate=False, reads_only=reads_only)
-    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                ready.set()
+
+    Server(uvicorn.Config(app, **options)).run(sockets=[sock])
 
 
 def _exit_cleanly(*_: object) -> None:

@@ -87,6 +87,7 @@ class Server:
                 start_new_session=True,
             )
         self._wait_healthy()
+        self._wait_workers()
         stdout = self.stdout()
         keys = admin_keys(stdout)
         if keys and self.admin_key is None:
@@ -107,6 +108,14 @@ class Server:
                 continue
             raise AssertionError(f"trackline serve exited with {code}:\n{self.stderr()}")
         raise AssertionError(f"trackline serve not healthy in {STARTUP_S} s:\n{self.stderr()}")
+
+    def _wait_workers(self) -> None:
+        """Wait until every worker has started (one answering ``/health`` is not all)."""
+        deadline = time.monotonic() + STARTUP_S
+        while self.stderr().count("Application startup complete") < self.workers:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not every worker started in {STARTUP_S} s:\n{self.stderr()}")
+            time.sleep(0.05)
 
     def stdout(self) -> str:
         """What the latest start printed on stdout so far."""
