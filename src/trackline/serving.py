@@ -103,7 +103,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         self.terminate()
-        self.join(time.monotonic() + self.options["timeout_graceful_shutdown"] + STOP_MARGIN_S)
+        self.join(_stop_deadline(self.options))
 
     def ended(self) -> bool:
         """Whether the process was stopped on its own (SIGTERM, SIGINT or exit code 0): it is
@@ -244,7 +244,7 @@ def run_workers(settings: Settings, options: dict[str, Any], main: Main | None =
             if failed or all(worker.ended() for worker in workers):
                 break
     finally:
-        deadline = time.monotonic() + options["timeout_graceful_shutdown"] + STOP_MARGIN_S
+        deadline = _stop_deadline(options)
         for worker in workers:
             worker.terminate()
         for worker in workers:
@@ -252,6 +252,12 @@ def run_workers(settings: Settings, options: dict[str, Any], main: Main | None =
     if failed and not stop.is_set():
         log.error("a worker could not start: stopping")
         raise SystemExit(STARTUP_FAILURE)
+
+
+def _stop_deadline(options: dict[str, Any]) -> float:
+    """When a process sent SIGTERM now is killed: its graceful shutdown (uvicorn's
+    ``timeout_graceful_shutdown``) and ``STOP_MARGIN_S``."""
+    return time.monotonic() + options["timeout_graceful_shutdown"] + STOP_MARGIN_S
 
 
 def _unsupported(sig: int, _: object) -> None:

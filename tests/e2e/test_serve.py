@@ -106,17 +106,18 @@ def _clients_until_both_workers_accepted(server: Server, stack: ExitStack) -> li
         client = stack.enter_context(server.client())
         assert client.get("/health").status_code == 200
         clients.append(client)
-        owners = _connection_owners(server)
+        owners = socket_owners(server, ESTABLISHED)
     assert len(owners) == 2, f"connections per worker process: {dict(owners)}"
     assert server.pid not in owners  # the supervisor only supervises
     return clients
 
 
-def _connection_owners(server: Server) -> Counter[int]:
-    """How many accepted connections on the server's port each child process holds."""
-    inodes = _inodes(server.port, ESTABLISHED)
+def socket_owners(server: Server, state: str) -> Counter[int]:
+    """How many sockets on the server's port in ``state`` (``ESTABLISHED``: accepted
+    connections) the server process and each of its children hold."""
+    inodes = _inodes(server.port, state)
     owners: Counter[int] = Counter()
-    for pid in _children(server.pid):
+    for pid in [server.pid, *_children(server.pid)]:
         for fd in _fds(pid):
             if fd.startswith("socket:[") and fd[8:-1] in inodes:
                 owners[pid] += 1

@@ -20,7 +20,7 @@ import pytest
 
 from tests.e2e.conftest import CliRunner, Server, ServerFactory, free_port
 from tests.e2e.test_read_port import _alive, _wait_for
-from tests.e2e.test_serve import LISTEN, _children, _fds, _inodes
+from tests.e2e.test_serve import LISTEN, _children, _inodes, socket_owners
 from trackline.serving import STARTUP_FAILURE, run_workers
 from trackline.settings import Settings
 
@@ -174,13 +174,7 @@ def _exit_0(*_: Any, **__: Any) -> None:
 
 def _listeners(server: Server) -> dict[int, int]:
     """process id -> listening sockets on the server's port, for the server and its children."""
-    inodes = _inodes(server.port, LISTEN)
-    found: dict[int, int] = {}
-    for pid in [server.pid, *_children(server.pid)]:
-        held = sum(1 for fd in _fds(pid) if fd.startswith("socket:[") and fd[8:-1] in inodes)
-        if held:
-            found[pid] = held
-    return found
+    return dict(socket_owners(server, LISTEN))
 
 
 def _two(listening: dict[int, int]) -> dict[int, int] | None:
