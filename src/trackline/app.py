@@ -56,6 +56,7 @@ def create_app(
         finally:
             await svc.parsing.stop()
             await run_in_threadpool(svc.writer.stop)  # drain: commit what was accepted
+            await db.close_reads()
             db.dispose()
 
     app = _App(

@@ -24,20 +24,23 @@ async def _json(request: Request) -> object:
 
 
 @router.get("/api/v1/event-definitions")
-def list_definitions(request: Request, who: Principal = Depends(require("events:read"))) -> JSON:
+async def list_definitions(
+    request: Request, who: Principal = Depends(require("events:read"))
+) -> JSON:
     """Every event name seen or declared, with counts, naming and typed properties."""
-    with services(request).db.read() as conn:
-        found = service.list_all(conn, workspace_id=who.workspace_id)
+    found = await services(request).db.reading(service.list_all, workspace_id=who.workspace_id)
     return JSON({"event_definitions": found})
 
 
 @router.get("/api/v1/event-definitions/{name:path}")
-def get_definition(
+async def get_definition(
     name: str, request: Request, who: Principal = Depends(require("events:read"))
 ) -> JSON:
     """One event definition."""
-    with services(request).db.read() as conn:
-        return JSON(service.get(conn, workspace_id=who.workspace_id, name=name))
+    found = await services(request).db.reading(
+        service.get, workspace_id=who.workspace_id, name=name
+    )
+    return JSON(found)
 
 
 _BODY = {"requestBody": {"content": {"application/json": {"example": _EXAMPLE}}}}

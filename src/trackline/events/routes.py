@@ -24,7 +24,7 @@ def query_time(value: str | None, field: str) -> int | None:
 
 
 @router.get("/api/v1/people/{person_id}/events")
-def person_events(
+async def person_events(
     person_id: str,
     request: Request,
     limit: int = Query(50, ge=1, le=500),
@@ -35,24 +35,24 @@ def person_events(
     who: Principal = Depends(require("events:read")),
 ) -> JSON:
     """A person's events, newest first, with the total that match the filters."""
-    with services(request).db.read(one_statement=True) as conn:
-        page = queries.person_events(
-            conn,
-            workspace_id=who.workspace_id,
-            person_id=person_id,
-            event=event,
-            since=query_time(since, "since"),
-            until=query_time(until, "until"),
-            limit=limit,
-            offset=offset,
-        )
+    page = await services(request).db.reading(
+        queries.person_events,
+        one_statement=True,
+        workspace_id=who.workspace_id,
+        person_id=person_id,
+        event=event,
+        since=query_time(since, "since"),
+        until=query_time(until, "until"),
+        limit=limit,
+        offset=offset,
+    )
     if page is None:
         raise NotFound(f"no person {person_id}")
     return JSON({"events": page[0], "total": page[1]})
 
 
 @router.get("/api/v1/events")
-def recent_events(
+async def recent_events(
     request: Request,
     user_id: str | None = Query(None, description="Only the events of this user's person."),
     device_id: str | None = Query(None, description="Only events sent with this device id."),
@@ -64,16 +64,16 @@ def recent_events(
     who: Principal = Depends(require("events:read")),
 ) -> JSON:
     """The workspace's recent events, newest first, with cursor paging."""
-    with services(request).db.read(one_statement=True) as conn:
-        found, next_cursor = queries.recent_events(
-            conn,
-            workspace_id=who.workspace_id,
-            user_id=user_id,
-            device_id=device_id,
-            event=event,
-            since=query_time(since, "since"),
-            until=query_time(until, "until"),
-            limit=limit,
-            cursor=cursor,
-        )
+    found, next_cursor = await services(request).db.reading(
+        queries.recent_events,
+        one_statement=True,
+        workspace_id=who.workspace_id,
+        user_id=user_id,
+        device_id=device_id,
+        event=event,
+        since=query_time(since, "since"),
+        until=query_time(until, "until"),
+        limit=limit,
+        cursor=cursor,
+    )
     return JSON({"events": found, "next_cursor": next_cursor})

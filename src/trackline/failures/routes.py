@@ -15,7 +15,7 @@ router = APIRouter(tags=["failed events"])
 
 
 @router.get("/api/v1/failed-events")
-def failed_events(
+async def failed_events(
     request: Request,
     code: str | None = Query(None, description="Only this error code."),
     since: str | None = SINCE,
@@ -25,16 +25,15 @@ def failed_events(
     who: Principal = Depends(require("events:read")),
 ) -> JSON:
     """Refused events with their raw payload, reason, key and time; newest first."""
-    with services(request).db.read() as conn:
-        found, next_cursor = list_failed(
-            conn,
-            workspace_id=who.workspace_id,
-            code=code,
-            since=query_time(since, "since"),
-            until=query_time(until, "until"),
-            limit=limit,
-            cursor=cursor,
-        )
+    found, next_cursor = await services(request).db.reading(
+        list_failed,
+        workspace_id=who.workspace_id,
+        code=code,
+        since=query_time(since, "since"),
+        until=query_time(until, "until"),
+        limit=limit,
+        cursor=cursor,
+    )
     return JSON({"failed_events": found, "next_cursor": next_cursor})
 
 

@@ -60,26 +60,30 @@ async def identify(request: Request, who: Principal = Depends(require("events:wr
 
 
 @router.get("/api/v1/people/{person_id}")
-def get_person(
+async def get_person(
     person_id: str, request: Request, who: Principal = Depends(require("events:read"))
 ) -> JSON:
     """One person: identities, attributes, groups, first and last seen."""
-    with services(request).db.read() as conn:
-        return JSON(service.get_person(conn, workspace_id=who.workspace_id, person_id=person_id))
+    found = await services(request).db.reading(
+        service.get_person, workspace_id=who.workspace_id, person_id=person_id
+    )
+    return JSON(found)
 
 
 @router.get("/api/v1/people")
-def find_people(
+async def find_people(
     request: Request,
     external_id: str | None = Query(None, description="The person's user id."),
     device_id: str | None = Query(None, description="One of the person's device ids."),
     who: Principal = Depends(require("events:read")),
 ) -> JSON:
     """Look a person up by user id or device id."""
-    with services(request).db.read() as conn:
-        found = service.find_people(
-            conn, workspace_id=who.workspace_id, external_id=external_id, device_id=device_id
-        )
+    found = await services(request).db.reading(
+        service.find_people,
+        workspace_id=who.workspace_id,
+        external_id=external_id,
+        device_id=device_id,
+    )
     return JSON({"people": found})
 
 

@@ -9,7 +9,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from trackline.errors import Forbidden, Unauthorized
@@ -42,9 +41,8 @@ class KeyCache:
         self._entries: dict[str, tuple[float, Principal | None]] = {}
         self._pending: dict[str, asyncio.Future[Principal | None]] = {}
 
-    def _lookup(self, key_hash: str) -> Principal | None:
-        with self.db.read() as conn:
-            record = store.key_by_hash(conn, key_hash=key_hash)
+    async def _lookup(self, key_hash: str) -> Principal | None:
+        record = await self.db.reading(store.key_by_hash, key_hash=key_hash)
         if record is None or record.revoked_at is not None:
             return None
         return Principal(record.id, record.workspace_id, frozenset(record.scopes))
@@ -65,7 +63,7 @@ class KeyCache:
     async def _refresh(self, key_hash: str) -> Principal | None:
         now = time.monotonic()
         try:
-            found = await run_in_threadpool(self._lookup, key_hash)
+            found = await self._lookup(key_hash)
         finally:
             if self._pending.get(key_hash) is asyncio.current_task():
                 self._pending.pop(key_hash, None)

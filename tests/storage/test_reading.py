@@ -1,0 +1,155 @@
+"""``Database.reading``: a read from async code. On PostgreSQL it runs on the event loop over
+psycopg's async connections (no worker thread), with the same connection discipline as the
+other engines; on SQLite in a worker thread, in a read transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from trackline.errors import NotFound, Unavailable
+from trackline.storage.database import Database
+
+IDLE_S = 0.2
+
+
+def _thread(conn: sa.Connection) -> int:
+    conn.execute(sa.text("SELECT 1"))
+    return threading.get_ident()
+
+
+def _backend(conn: sa.Connection) -> int:
+    return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def _count(conn: sa.Connection, *, table: str) -> int:
+    return int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+
+def _missing(conn: sa.Connection) -> None:
+    raise NotFound("no such thing")
+
+
+def test_a_read_returns_what_its_function_returns(db: Database) -> None:
+    async def main() -> tuple[int, int]:
+        try:
+            return (
+                await db.reading(_count, table="workspaces"),
+                await db.reading(_count, one_statement=True, table="workspaces"),
+            )
+        finally:
+            await db.close_reads()
+
+    assert asyncio.run(main()) == (0, 0)
+
+
+def test_postgresql_reads_on_the_event_loop_and_sqlite_in_a_worker_thread(db: Database) -> None:
+    async def main() -> int:
+        try:
+            return await db.reading(_thread)
+        finally:
+            await db.close_reads()
+
+    ran_on = asyncio.run(main())
+    if db.dialect == "postgresql":
+        assert ran_on == threading.get_ident()
+    else:
+        assert ran_on != threading.get_ident()
+
+
+def test_an_error_of_the_function_reaches_the_caller(db: Database) -> None:
+    async def main() -> None:
+        try:
+            await db.reading(_missing)
+        finally:
+            await db.close_reads()
+
+    with pytest.raises(NotFound):
+        asyncio.run(main())
+
+
+def test_each_event_loop_gets_working_connections(db: Database) -> None:
+    """Connections opened in one loop are never used from another (tests, and a server
+    restarted in-process, run several loops)."""
+
+    async def main() -> int:
+        try:
+            return await db.reading(_count, table="workspaces")
+        finally:
+            await db.close_reads()  # as the app does when its loop ends
+
+    assert asyncio.run(main()) == 0
+    assert asyncio.run(main()) == 0
+
+
+@pytest.fixture
+def pg(database_url: str) -> Iterator[Database]:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no connections to lose")
+    database = Database(database_url, pool_size=1, ping_after_idle_s=IDLE_S)
+    yield database
+    database.dispose()
+
+
+def _terminate(db: Database, pid: int) -> None:
+    with db.read() as conn:  # no transaction: pg_stat_activity is read afresh each time
+        assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").scalar_one()
+        for _ in range(500):
+            alive = f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
+            if conn.exec_driver_sql(alive).scalar_one() == 0:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"backend {pid} still runs")
+
+
+def test_postgresql_replaces_a_read_connection_lost_while_idle(pg: Database) -> None:
+    async def main() -> tuple[int, int]:
+        try:
+            first = await pg.reading(_backend)
+            await asyncio.to_thread(_terminate, pg, first)
+            await asyncio.sleep(IDLE_S)
+            return first, await pg.reading(_backend)
+        finally:
+            await pg.close_reads()
+
+    first, second = asyncio.run(main())
+    assert second != first
+
+
+def test_postgresql_fails_a_read_on_a_connection_lost_while_busy_once(pg: Database) -> None:
+    async def main() -> tuple[int, int]:
+        try:
+            first = await pg.reading(_backend)
+            await asyncio.to_thread(_terminate, pg, first)  # used a moment ago: not checked
+            with pytest.raises(Unavailable):
+                await pg.reading(_backend)
+            return first, await pg.reading(_backend)
+        finally:
+            await pg.close_reads()
+
+    first, second = asyncio.run(main())
+    assert second != first
+
+
+def test_postgresql_closes_its_read_connections(pg: Database) -> None:
+    def open_ones(pid: int) -> int:
+        with pg.read() as conn:
+            found = f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
+            return int(conn.exec_driver_sql(found).scalar_one())
+
+    async def main() -> int:
+        pid = await pg.reading(_backend)
+        await pg.close_reads()
+        return pid
+
+    pid = asyncio.run(main())
+    for _ in range(500):
+        if open_ones(pid) == 0:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the read connection is still open")
