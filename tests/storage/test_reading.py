@@ -87,13 +87,23 @@ def test_each_event_loop_gets_working_connections(db: Database) -> None:
     assert asyncio.run(main()) == 0
 
 
-@pytest.fixture
-def pg(database_url: str) -> Iterator[Database]:
+def _pool(database_url: str, idle_s: float) -> Iterator[Database]:
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has no connections to lose")
-    database = Database(database_url, pool_size=1, ping_after_idle_s=IDLE_S)
+    database = Database(database_url, pool_size=1, ping_after_idle_s=idle_s)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def pg(database_url: str) -> Iterator[Database]:
+    yield from _pool(database_url, IDLE_S)
+
+
+@pytest.fixture
+def unchecked(database_url: str) -> Iterator[Database]:
+    """Connections never idle long enough to be checked."""
+    yield from _pool(database_url, 3600)
 
 
 def _terminate(db: Database, pid: int) -> None:
@@ -121,19 +131,80 @@ def test_postgresql_replaces_a_read_connection_lost_while_idle(pg: Database) -> 
     assert second != first
 
 
-def test_postgresql_fails_a_read_on_a_connection_lost_while_busy_once(pg: Database) -> None:
+def test_postgresql_fails_a_read_on_a_connection_lost_while_busy_once(
+    unchecked: Database,
+) -> None:
     async def main() -> tuple[int, int]:
         try:
-            first = await pg.reading(_backend)
-            await asyncio.to_thread(_terminate, pg, first)  # used a moment ago: not checked
+            first = await unchecked.reading(_backend)
+            await asyncio.to_thread(_terminate, unchecked, first)  # in use lately: not checked
             with pytest.raises(Unavailable):
-                await pg.reading(_backend)
-            return first, await pg.reading(_backend)
+                await unchecked.reading(_backend)
+            return first, await unchecked.reading(_backend)
         finally:
-            await pg.close_reads()
+            await unchecked.close_reads()
 
     first, second = asyncio.run(main())
     assert second != first
+
+
+def test_postgresql_reads_need_no_transaction(pg: Database) -> None:
+    """As on the sync engine: every statement its own snapshot, no BEGIN or COMMIT."""
+
+    def autocommit(conn: sa.Connection) -> bool:
+        return bool(conn.connection.driver_connection.autocommit)  # type: ignore[union-attr]
+
+    async def main() -> bool:
+        try:
+            return await pg.reading(autocommit)
+        finally:
+            await pg.close_reads()
+
+    assert asyncio.run(main())
+
+
+def test_postgresql_checks_a_read_connection_only_after_it_sat_idle(
+    pg: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> list[int]:
+        checks: list[int] = []
+        dialect = pg._async_read_engine().sync_engine.dialect
+        ping = dialect.do_ping
+
+        def counted(dbapi_conn: object) -> bool:
+            checks.append(1)
+            return ping(dbapi_conn)
+
+        monkeypatch.setattr(dialect, "do_ping", counted)  # the real check, counted
+        try:
+            for _ in range(5):
+                await pg.reading(_backend)
+            assert checks == []
+            await asyncio.sleep(IDLE_S)
+            await pg.reading(_backend)
+            return checks
+        finally:
+            await pg.close_reads()
+
+    assert asyncio.run(main()) == [1]
+
+
+def test_a_loop_that_ended_without_closing_its_reads_leaves_them_behind(
+    pg: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def read() -> int:
+        return await pg.reading(_backend)
+
+    first = asyncio.run(read())  # not closed: the loop is gone
+
+    async def main() -> int:
+        try:
+            return await read()
+        finally:
+            await pg.close_reads()
+
+    assert asyncio.run(main()) != first
+    assert "were not closed" in caplog.text
 
 
 def test_postgresql_closes_its_read_connections(pg: Database) -> None:

@@ -23,6 +23,7 @@ from trackline.storage import dialect
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+WRITE_POOL = 2  # PostgreSQL: connections kept for writes per process (as many more at a peak)
 
 
 def normalise_url(url: str) -> sa.URL:
@@ -76,7 +77,12 @@ class Database:
                 **options,
             }
             self._ping_after_idle_s = ping_after_idle_s
-            self.write_engine = sa.create_engine(self.url, **self._pg_options)
+            # The requests' reads have a pool of their own (``reading``); this one serves the
+            # writer, its ANALYZE thread, health checks and the CLI.
+            writes = min(pool_size, WRITE_POOL)
+            self.write_engine = sa.create_engine(
+                self.url, **{**self._pg_options, "pool_size": writes, "max_overflow": writes}
+            )
             _ping_when_idle(self.write_engine, ping_after_idle_s)
             # Reads need no transaction: under READ COMMITTED every statement has its own
             # snapshot anyway, and BEGIN and COMMIT would be two more round trips per read.
@@ -167,7 +173,13 @@ class Database:
         belong to the event loop they were opened in, so another loop gets an engine of its
         own (tests run apps in several)."""
         loop = asyncio.get_running_loop()
-        if self._async_reads is None or self._async_reads[0] is not loop:
+        if self._async_reads is not None and self._async_reads[0] is not loop:
+            # A loop that ended without ``close_reads``: its connections cannot be closed
+            # from this one, so they are let go (their sockets close when they are freed).
+            log.warning("read connections of another event loop were not closed")
+            self._async_reads[1].sync_engine.dispose(close=False)
+            self._async_reads = None
+        if self._async_reads is None:
             engine = create_async_engine(self.url, isolation_level="AUTOCOMMIT", **self._pg_options)
             _ping_when_idle(engine.sync_engine, self._ping_after_idle_s)
             self._async_reads = (loop, engine)
