@@ -7,15 +7,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
+from tests.storage.conftest import IDLE_S, kill_backend
 from trackline.errors import NotFound, Unavailable
 from trackline.storage.database import Database
-
-IDLE_S = 0.2
 
 
 def _thread(conn: sa.Connection) -> int:
@@ -87,41 +85,11 @@ def test_each_event_loop_gets_working_connections(db: Database) -> None:
     assert asyncio.run(main()) == 0
 
 
-def _pool(database_url: str, idle_s: float) -> Iterator[Database]:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite has no connections to lose")
-    database = Database(database_url, pool_size=1, ping_after_idle_s=idle_s)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def pg(database_url: str) -> Iterator[Database]:
-    yield from _pool(database_url, IDLE_S)
-
-
-@pytest.fixture
-def unchecked(database_url: str) -> Iterator[Database]:
-    """Connections never idle long enough to be checked."""
-    yield from _pool(database_url, 3600)
-
-
-def _terminate(db: Database, pid: int) -> None:
-    with db.read() as conn:  # no transaction: pg_stat_activity is read afresh each time
-        assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").scalar_one()
-        for _ in range(500):
-            alive = f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
-            if conn.exec_driver_sql(alive).scalar_one() == 0:
-                return
-            time.sleep(0.01)
-    raise AssertionError(f"backend {pid} still runs")
-
-
 def test_postgresql_replaces_a_read_connection_lost_while_idle(pg: Database) -> None:
     async def main() -> tuple[int, int]:
         try:
             first = await pg.reading(_backend)
-            await asyncio.to_thread(_terminate, pg, first)
+            await asyncio.to_thread(kill_backend, pg, first)
             await asyncio.sleep(IDLE_S)
             return first, await pg.reading(_backend)
         finally:
@@ -137,7 +105,7 @@ def test_postgresql_fails_a_read_on_a_connection_lost_while_busy_once(
     async def main() -> tuple[int, int]:
         try:
             first = await unchecked.reading(_backend)
-            await asyncio.to_thread(_terminate, unchecked, first)  # in use lately: not checked
+            await asyncio.to_thread(kill_backend, unchecked, first)  # in use lately: not checked
             with pytest.raises(Unavailable):
                 await unchecked.reading(_backend)
             return first, await unchecked.reading(_backend)
