@@ -320,13 +320,27 @@ def _serve(
     configure_logging()
     if reads_only:
         log.info("read process: answering reads only, on port %s", options["port"])
-    # SIGTERM and SIGINT end the process with code 0: before uvicorn serves at once, and
-    # while it serves after its graceful shutdown (uvicorn then restores these handlers and
-    # sends the signal again).
+    # SIGTERM and SIGINT end the process with code 0: at once before uvicorn serves and after
+    # (it puts these handlers back), and while it serves after its graceful shutdown.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     app = create_app(Settings(**values), migrate=False, reads_only=reads_only)
+    _server(uvicorn.Config(app, **options), ready).run(sockets=[sock])
+
+
+def _server(config: Any, ready: Any) -> Any:
+    """uvicorn's server for a process that ``serve`` started: it sets ``ready`` once it
+    serves, and it stops once however many times it is asked.
+
+    uvicorn takes a SIGINT that comes after another stop signal as a second Ctrl-C and ends
+    without its graceful shutdown, so without the app's (the writer's last commit, the
+    connections closed). A worker gets exactly that when Ctrl-C reaches the whole process
+    group and ``serve`` sends it SIGTERM: the two signals come in either order, or even one
+    handler inside the other. Here every stop signal only asks for the graceful shutdown,
+    and ``serve`` kills a process that does not end in time. The process then ends with
+    exit code 0 (uvicorn would raise the signal again once it has served)."""
+    import uvicorn
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -334,7 +348,10 @@ def _serve(
             if self.started:
                 ready.set()
 
-    Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.should_exit = True  # one statement: a handler run inside another is alike
+
+    return Server(config)
 
 
 def _exit_cleanly(*_: object) -> None:

@@ -7,6 +7,7 @@ with the server and end when it is killed; on SQLite and PostgreSQL. Every check
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -98,7 +99,25 @@ def test_a_signal_to_the_whole_group_stops_every_worker_without_a_restart(
     for pid in workers:
         _wait_for(lambda pid=pid: not _alive(pid) or None)
     assert "starting it again" not in server.stderr()
-    assert "Traceback" not in server.stderr()
+    assert "Traceback" not in server.stderr(), server.stderr()
+
+
+def test_a_worker_asked_to_stop_twice_still_shuts_down_cleanly(
+    serve: ServerFactory, database_url: str
+) -> None:
+    server = serve(database_url, workers=2)
+    worker, other = _wait_for(lambda: _two(_listeners(server)))
+
+    os.kill(worker, signal.SIGTERM)  # serve's stop, then the terminal's Ctrl-C to the group
+    _wait_for(lambda: _listeners(server) == {other: 1} or None)  # it is shutting down
+    with contextlib.suppress(ProcessLookupError):  # unless it has already ended
+        os.kill(worker, signal.SIGINT)
+    _wait_for(lambda: not _alive(worker) or None)
+
+    assert "Traceback" not in server.stderr(), server.stderr()
+    assert "starting it again" not in server.stderr()
+    assert server.stderr().count("Application shutdown complete") == 1
+    assert server.stop(signal.SIGTERM) == 0
 
 
 def test_the_workers_end_when_the_server_is_killed(serve: ServerFactory, database_url: str) -> None:
