@@ -559,7 +559,14 @@ def main() -> None:
             "TRACKLINE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
         ),
     )
-    parser.add_argument("--batches", type=int, default=1500, help="100-event requests")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        default=5000,
+        help="100-event requests of the batch phase, whose rate is the peak that the 80 %% "
+        "phase and the reads' load are paced from: enough for about 10 s, so that the peak is "
+        "a rate the server keeps up rather than a burst",
+    )
     parser.add_argument(
         "--singles", type=int, default=20_000, help="single-event requests per connection level"
     )
