@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +20,8 @@ from trackline.ingest.writer import Writer
 from trackline.settings import Settings
 from trackline.storage.database import Database
 from trackline.workspaces.auth import KeyCache
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -49,6 +52,8 @@ def create_app(
         if migrate:
             await run_in_threadpool(db.migrate)
         if not reads_only:
+            for warning in await run_in_threadpool(db.setting_warnings):
+                log.warning(warning)
             svc.writer.start()
             svc.parsing.start()
         try:

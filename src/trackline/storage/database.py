@@ -214,6 +214,28 @@ class Database:
         except Exception:  # statistics are an optimisation, never a failure
             log.warning("ANALYZE failed", exc_info=True)
 
+    def setting_warnings(self) -> list[str]:
+        """What the database is set up to do that Trackline's reads suffer from (logged when a
+        server starts). PostgreSQL: autovacuum off (or ``track_counts``, which it needs). A
+        timeline's ``total`` is an index-only count, which visits the table for every entry
+        stored since the last vacuum; without autovacuum that is every entry ingested since
+        the last manual ``VACUUM``, and timelines slow down as events arrive."""
+        if self.dialect != "postgresql":
+            return []
+        with self.read(one_statement=True) as conn:
+            off = conn.exec_driver_sql(
+                "SELECT name FROM pg_settings"
+                " WHERE name IN ('autovacuum', 'track_counts') AND setting = 'off' ORDER BY name"
+            ).scalars()
+            names = ", ".join(f"{name}=off" for name in off)
+        if not names:
+            return []
+        return [
+            f"PostgreSQL does not vacuum on its own ({names}): person timelines slow down as"
+            " events arrive until the events table is vacuumed; turn autovacuum on"
+            " (docs/operations.md)"
+        ]
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision (creates it on an empty database)."""
         from trackline.storage.migrate import upgrade
