@@ -92,9 +92,12 @@ def serve(
             f"  key: {first.secret}\n"
             "It is shown only this once: keep it somewhere safe."
         )
+    from trackline.transport import GatheringProtocol
+
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
+        "http": GatheringProtocol,  # one socket write per response
         "access_log": access_log,
         "timeout_graceful_shutdown": 30,
         "log_level": "info",

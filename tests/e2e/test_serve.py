@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -158,3 +160,30 @@ def _fds(pid: int) -> list[str]:
         except OSError:
             continue
     return links
+
+
+def test_responses_arrive_whole_on_one_connection_and_when_it_closes(server: Server) -> None:
+    """Responses go out through ``trackline.transport``, which gathers each one's writes into
+    one: they still arrive whole on a kept-alive connection one after another, a large one
+    among them, and before the end of a connection that closes after its response."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        stream = sock.makefile("rb")
+        for path in ("/health", "/openapi.json", "/health"):
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            status, headers = _head(stream)
+            body = stream.read(int(headers["content-length"]))
+            assert status == 200 and len(body) == int(headers["content-length"])
+        assert len(body) < 100 and b"ok" in body
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        status, headers = _head(stream)
+        assert (status, headers["connection"]) == (200, "close")
+        assert stream.read() == b'{"status":"ok"}'  # the whole body, then the end of stream
+
+
+def _head(stream: Any) -> tuple[int, dict[str, str]]:
+    status = int(stream.readline().split()[1])
+    headers = {}
+    while (line := stream.readline().decode().strip()) != "":
+        name, value = line.split(":", 1)
+        headers[name.lower()] = value.strip()
+    return status, headers
