@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from trackline.storage import dialect
+from trackline.storage import dialect, roundtrips
 from trackline.storage.schema import event_definitions as defs
 from trackline.storage.schema import event_property_types as seen
 from trackline.storage.schema import property_declarations as decl
@@ -55,8 +55,8 @@ def _record_postgres(
     part, which PostgreSQL today runs after it, as the two statements ran before)."""
     names_json = orjson.dumps(sorted(names.items())).decode()
     types_json = orjson.dumps([(*key, n) for key, n in sorted(types.items())]).decode()
-    with dialect.driver_cursor(conn, raw=True) as cursor:
-        cursor.execute(_RECORD_POSTGRES, (workspace, now_ms, names_json, types_json))
+    # Nothing reads its answer: it goes with the transaction's next statement or its COMMIT.
+    roundtrips.soon(conn, (_RECORD_POSTGRES, (workspace, now_ms, names_json, types_json)))
 
 
 _DEF_COLUMNS = (
@@ -102,15 +102,25 @@ def declarations(
     if not wanted:
         return found
     name = conn.dialect.name
-    bound = {"workspace_id": workspace_id, "events": dialect.listed(name, wanted)}
-    for event, prop, kind in conn.execute(_declarations_statement(name), bound):
+    if name == "postgresql":  # with what the transaction left waiting, in one round trip
+        [rows] = roundtrips.together(conn, [(_DECLARATIONS_POSTGRES, (workspace_id, wanted))])
+    else:
+        bound = {"workspace_id": workspace_id, "events": dialect.listed(name, wanted)}
+        rows = conn.execute(_declarations_statement(name), bound).all()  # type: ignore[assignment]
+    for event, prop, kind in rows:
         found.setdefault(event, {})[prop] = kind
     return found
 
 
+_DECLARATIONS_POSTGRES = (
+    "SELECT event, property, type FROM property_declarations"
+    " WHERE workspace_id = $1 AND event = ANY($2::text[])"
+)
+
+
 @functools.lru_cache(maxsize=4)
 def _declarations_statement(dialect_name: str) -> sa.Select[Any]:
-    """Built once per dialect: every commit of ingest runs it."""
+    """Built once per dialect: every commit of ingest on SQLite runs it."""
     return sa.select(decl.c.event, decl.c.property, decl.c.type).where(
         decl.c.workspace_id == sa.bindparam("workspace_id"),
         dialect.one_of(dialect_name, decl.c.event, "events"),

@@ -79,6 +79,9 @@ def admit_many(
     Returns, per request, its ``(position, event id)`` pairs and its refused items."""
     ws = works[0][0].workspace_id
     events = [e for _, parsed in works for _, e in parsed.events]
+    # PostgreSQL: the hold goes with the declarations look-up (and the transaction's BEGIN)
+    # in one round trip; identity resolution then finds it taken.
+    identity.hold_against_erasure(conn, ws)
     declared = catalog_store.declarations(conn, workspace_id=ws, events={e.event for e in events})
     known: dict[str, str] = {}
     if declared:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from trackline.ids import new_person_id
 from trackline.people import store
 from trackline.people.store import DEVICE, USER
-from trackline.storage import dialect
+from trackline.storage import dialect, roundtrips
 
 
 @dataclass
@@ -120,8 +120,7 @@ def resolve(
     users = {u for u, _ in pairs if u is not None}
     devices = {d for _, d in pairs if d is not None}
     postgres = conn.dialect.name == "postgresql"
-    if postgres:
-        hold_against_erasure(conn, workspace_id)
+    hold_against_erasure(conn, workspace_id)
     known = _read(conn, workspace_id, users, devices)
     settled = _settled(pairs, *known)
     if settled is not None:
@@ -153,9 +152,10 @@ def _identity_keys(workspace_id: str, users: set[str], devices: set[str]) -> lis
 def hold_against_erasure(conn: sa.Connection, workspace_id: str) -> None:
     """Keep erasure out of the workspace until this transaction ends (PostgreSQL; SQLite
     admits one writer at a time). Shared, so writers do not wait for each other; taken before
-    any identity lock of the workspace (and again, at no cost, by later resolutions in the
-    same transaction), so it cannot deadlock with them."""
-    dialect.lock_keys(conn, [_erasure_key(workspace_id)], shared=True)
+    any identity lock of the workspace, so it cannot deadlock with them. It is taken once per
+    transaction, with the transaction's next statement (``roundtrips.soon``)."""
+    if conn.dialect.name == "postgresql" and roundtrips.once(conn, ("erasure", workspace_id)):
+        roundtrips.soon(conn, dialect.lock_statement([_erasure_key(workspace_id)], shared=True))
 
 
 def exclude_for_erasure(conn: sa.Connection, workspace_id: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from trackline.errors import Unavailable
-from trackline.storage import dialect
+from trackline.storage import dialect, roundtrips
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,6 +88,10 @@ class Database:
             # snapshot anyway, and BEGIN and COMMIT would be two more round trips per read.
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
             self.statement_engine = self.read_engine
+            # Write transactions send their BEGIN with their first statement
+            # (``roundtrips``): the driver stays in autocommit mode and is told nothing.
+            self._lazy_engine = self.read_engine
+            _send_waiting_first(self.write_engine)
 
     def _sqlite_engine(
         self, begin: str | None, synchronous: str, options: dict[str, Any]
@@ -135,8 +139,14 @@ class Database:
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:
         """A write transaction: committed when the block ends, rolled back on an exception."""
-        with translate_errors(), self.write_engine.begin() as conn:
+        if self.dialect == "sqlite":
+            with translate_errors(), self.write_engine.begin() as conn:
+                yield conn
+            return
+        with translate_errors(), self._lazy_engine.begin() as conn:
+            roundtrips.begin_lazily(conn)
             yield conn
+            roundtrips.commit(conn)  # what waits goes with the COMMIT
 
     @contextlib.contextmanager
     def read(self, *, one_statement: bool = False) -> Iterator[sa.Connection]:
@@ -248,6 +258,23 @@ class Database:
         if self.dialect == "sqlite":  # PostgreSQL's read engines share the write pool
             self.read_engine.dispose()
             self.statement_engine.dispose()
+
+
+def _send_waiting_first(engine: sa.Engine) -> None:
+    """PostgreSQL: what a transaction left waiting (``roundtrips``) goes before its next
+    statement sent through SQLAlchemy, and with its COMMIT; a rollback drops it."""
+
+    @sa_event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: sa.Connection, *_: Any) -> None:
+        roundtrips.send_waiting(conn, translate=False)
+
+    @sa_event.listens_for(engine, "commit")
+    def _commit(conn: sa.Connection) -> None:
+        roundtrips.commit(conn)
+
+    @sa_event.listens_for(engine, "rollback")
+    def _rollback(conn: sa.Connection) -> None:
+        roundtrips.drop(conn)
 
 
 def _ping_when_idle(engine: sa.Engine, idle_s: float) -> None:

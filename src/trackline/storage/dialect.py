@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 import psycopg
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
+
+from trackline.storage import roundtrips
 
 
 def insert_ignore(conn: sa.Connection, table: sa.Table, *, on: list[str]) -> Any:
@@ -124,20 +125,16 @@ def statement_parts(rows: list[Any], most: int) -> Iterator[list[Any]]:
 def driver_cursor(conn: sa.Connection, *, raw: bool = False) -> Iterator[Any]:
     """A psycopg cursor on the connection's transaction (``raw``: PostgreSQL's ``$n``
     placeholders), for what SQLAlchemy cannot send as cheaply (``COPY``, many-row inserts).
-    Its errors leave as SQLAlchemy's, as every other statement's do, and a connection lost on
-    the way is invalidated, so callers see a lost database the same way whichever path
-    lost it."""
+    What the transaction left waiting is sent first (``roundtrips``). Its errors leave as
+    SQLAlchemy's, as every other statement's do, and a connection lost on the way is
+    invalidated, so callers see a lost database the same way whichever path lost it."""
+    roundtrips.send_waiting(conn)
     driver = conn.connection.driver_connection
-    try:
-        with psycopg.RawCursor(driver) if raw else driver.cursor() as cursor:
-            yield cursor
-    except psycopg.Error as exc:
-        lost = bool(driver.closed)
-        if lost:
-            conn.invalidate()
-        raise sa_exc.DBAPIError.instance(
-            None, None, exc, psycopg.Error, connection_invalidated=lost
-        ) from exc
+    with (
+        roundtrips.driver_errors(conn),
+        psycopg.RawCursor(driver) if raw else driver.cursor() as cursor,  # type: ignore[union-attr]
+    ):
+        yield cursor
 
 
 @functools.lru_cache(maxsize=256)
@@ -201,15 +198,18 @@ def lock_keys(conn: sa.Connection, keys: list[str], *, shared: bool = False) -> 
     """
     if conn.dialect.name != "postgresql" or not keys:
         return
+    roundtrips.together(conn, [lock_statement(keys, shared=shared)])
+
+
+def lock_statement(keys: list[str], *, shared: bool = False) -> roundtrips.Statement:
+    """PostgreSQL: ``lock_keys``'s statement, to send with others (``roundtrips``)."""
     function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    conn.execute(
-        sa.text(
-            f"SELECT {function}(k) FROM"
-            " (SELECT DISTINCT hashtextextended(x, 0) AS k FROM unnest(CAST(:keys AS text[])) AS x)"
-            " AS t ORDER BY k"
-        ),
-        {"keys": sorted(set(keys))},
+    sql = (
+        f"SELECT {function}(k) FROM"
+        " (SELECT DISTINCT hashtextextended(x, 0) AS k FROM unnest($1::text[]) AS x)"
+        " AS t ORDER BY k"
     )
+    return sql, (sorted(set(keys)),)
 
 
 def text_contains(
