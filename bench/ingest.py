@@ -299,6 +299,32 @@ def insert_raw(url: str, rows: list[tuple], chunk: int = 10_000) -> float:
     return len(rows) / (time.perf_counter() - started)
 
 
+def wal_mark(kind: str, admin_url: str) -> int | None:
+    """PostgreSQL: the server's WAL position in bytes (None on SQLite). Server-wide: during a
+    phase only the benchmark writes."""
+    if kind != "postgresql":
+        return None
+    admin = Database(admin_url)
+    try:
+        with admin.read() as conn:
+            return int(
+                conn.exec_driver_sql(
+                    "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
+                ).scalar_one()
+            )
+    finally:
+        admin.dispose()
+
+
+def wal_since(mark: int | None, admin_url: str, events: int) -> dict[str, float]:
+    """PostgreSQL: WAL bytes per event written since ``mark``: what the server's statements
+    around the rows (identities, catalog, commits) add to what the rows themselves log."""
+    if mark is None:
+        return {}
+    wal = wal_mark("postgresql", admin_url) or mark
+    return {"wal_bytes_per_event": round((wal - mark) / max(events, 1))}
+
+
 # --- phases --------------------------------------------------------------------------------------
 
 
@@ -324,8 +350,12 @@ def drive(
     return result, server.cpu_seconds() - cpu
 
 
+def stored(result: loadgen.Result, events_per_request: int) -> int:
+    return (result.requests - result.failures) * events_per_request
+
+
 def summary(result: loadgen.Result, cpu: float, events_per_request: int) -> dict[str, float]:
-    events = (result.requests - result.failures) * events_per_request
+    events = stored(result, events_per_request)
     return {
         "requests": result.requests,
         "failures": result.failures,
@@ -481,6 +511,7 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> dict[s
     out: dict[str, object] = {"database": kind, "server_processes": workers}
     try:
         drive(server, "/api/v1/track/batch", batch_bodies("warm", 30, 100, args.users), 8)
+        mark = wal_mark(kind, args.postgres_url)
         result, cpu = drive(
             server,
             "/api/v1/track/batch",
@@ -488,11 +519,13 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> dict[s
             args.connections,
         )
         out["batch_100"] = summary(result, cpu, 100)
+        out["batch_100"].update(wal_since(mark, args.postgres_url, stored(result, 100)))
         out["single"] = singles(server, args, "s")
         peak_rps = out["batch_100"]["events_per_s"] / 100  # type: ignore[index]
         rate = 0.8 * peak_rps
         count = max(50, int(rate * 10))
         connections = paced_connections(rate, args.paced_connections)
+        mark = wal_mark(kind, args.postgres_url)
         result, cpu = drive(
             server,
             "/api/v1/track/batch",
@@ -504,6 +537,7 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> dict[s
             "offered_events_per_s": round(rate * 100),
             "connections": connections,
             **summary(result, cpu, 100),
+            **wal_since(mark, args.postgres_url, stored(result, 100)),
         }
         if args.read_events:
             out["reads"] = reads(server, url, args.read_events, args.users, 0.5 * peak_rps)
@@ -515,7 +549,10 @@ def bench_database(kind: str, args: argparse.Namespace, workdir: Path) -> dict[s
     try:
         persons = [str(uuid.uuid4()) for _ in range(args.users)]
         rows = raw_rows("c", args.batches * 100, args.users, persons, "ws_bench")
+        mark = wal_mark(kind, args.postgres_url)
         out["raw_ceiling_rows_per_s"] = round(insert_raw(ceiling_url, rows))
+        if mark is not None:
+            out["raw_ceiling_wal"] = wal_since(mark, args.postgres_url, len(rows))
     finally:
         drop(kind, ceiling_url, args.postgres_url)
     out["ratio_batch_to_ceiling"] = round(
