@@ -321,7 +321,8 @@ def wal_since(mark: int | None, admin_url: str, events: int) -> dict[str, float]
     around the rows (identities, catalog, commits) add to what the rows themselves log."""
     if mark is None:
         return {}
-    wal = wal_mark("postgresql", admin_url) or mark
+    wal = wal_mark("postgresql", admin_url)
+    assert wal is not None
     return {"wal_bytes_per_event": round((wal - mark) / max(events, 1))}
 
 

@@ -72,9 +72,8 @@ def once(conn: sa.Connection, token: Hashable) -> bool:
 
 def together(conn: sa.Connection, statements: Sequence[Statement]) -> list[Rows]:
     """Run what waits, then ``statements``, in one round trip; each statement's rows."""
-    waiting = _take(conn)
-    ahead = waiting.statements if waiting is not None else []
-    rows = _send(conn, [*ahead, *statements], begin=waiting is not None and waiting.begin)
+    begin, ahead = _take(conn)
+    rows = _send(conn, [*ahead, *statements], begin=begin)
     return rows[len(ahead) :]
 
 
@@ -82,15 +81,15 @@ def send_waiting(conn: sa.Connection, *, translate: bool = True) -> None:
     """Send what waits (the ``BEGIN``, ``soon`` statements) now, before another statement.
     ``translate=False`` inside SQLAlchemy's own execution of a statement, which translates
     psycopg's errors itself (and invalidates a lost connection its own way)."""
-    waiting = _take(conn)
-    if waiting is not None and (waiting.begin or waiting.statements):
-        _send(conn, waiting.statements, begin=waiting.begin, translate=translate)
+    begin, ahead = _take(conn)
+    if begin or ahead:
+        _send(conn, ahead, begin=begin, translate=translate)
 
 
 def commit(conn: sa.Connection) -> None:
     """Commit the transaction, with what waits in the same round trip. One that never sent
     a statement has nothing to commit; one the driver began, SQLAlchemy commits."""
-    waiting = _take(conn)
+    waiting = _marked(conn)
     conn.info.pop(_KEY, None)  # committed: nothing waits any more, not even a COMMIT
     if waiting is None or (waiting.begin and not waiting.statements):
         return
@@ -130,13 +129,21 @@ def _waiting(conn: sa.Connection) -> _Waiting:
     return waiting
 
 
-def _take(conn: sa.Connection) -> _Waiting | None:
-    """Take what waits (None: a transaction ``begin_lazily`` did not mark); the transaction
-    has begun on the server once it is sent."""
+def _marked(conn: sa.Connection) -> _Waiting | None:
+    """The transaction's waiting state, if it has one."""
     waiting = conn.info.get(_KEY)
     if waiting is None or waiting.transaction is not conn.get_transaction():
         return None
-    taken = _Waiting(waiting.transaction, waiting.begin, waiting.statements)
+    return waiting
+
+
+def _take(conn: sa.Connection) -> tuple[bool, list[Statement]]:
+    """Take what waits: whether the ``BEGIN`` is still to be sent, and the ``soon``
+    statements; the transaction has begun on the server once they are sent."""
+    waiting = _marked(conn)
+    if waiting is None:
+        return False, []
+    taken = waiting.begin, waiting.statements
     waiting.begin, waiting.statements = False, []
     return taken
 
