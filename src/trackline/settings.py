@@ -43,6 +43,12 @@ class WriterSettings(BaseSettings):
     enqueue_timeout_s: float = Field(
         2.0, description="How long a request waits for queue room before it gets 503."
     )
+    overlap_commits: bool = Field(
+        True,
+        description="PostgreSQL: commit each transaction on a thread of its own while the "
+        "writer runs the next one's statements on another connection (one commit in flight; "
+        "transactions still commit in order). False: the writer waits for each COMMIT.",
+    )
     retry_after_s: int = Field(1, description="Retry-After (seconds) sent with a 503.")
     switch_interval_s: float = Field(
         0.0005,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ from trackline.app import create_app
 from trackline.errors import Overloaded
 from trackline.ingest.writer import Writer
 from trackline.settings import Settings, WriterSettings
+from trackline.storage import roundtrips
 from trackline.storage.database import Database
 from trackline.storage.schema import workspaces
 from trackline.workspaces import store
@@ -297,3 +299,143 @@ def test_the_writer_sets_the_collector_threshold_it_is_given(db: Database, young
     finally:
         writer.stop()
         gc.set_threshold(*before)
+
+
+# --- PostgreSQL: a commit in flight while the next transaction runs ---------------------------
+
+LOCK = 4242  # an advisory lock the tests hold to keep a COMMIT's round trip waiting
+
+
+def _postgresql_only(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite commits where it runs: one writer at a time")
+
+
+def _waits_at_commit(name: str) -> Callable[[sa.Connection], str]:
+    """Insert a workspace; the transaction's COMMIT waits for ``LOCK`` (the lock goes in the
+    COMMIT's round trip, as every statement queued with ``soon`` does)."""
+
+    def job(conn: sa.Connection) -> str:
+        _insert(name)(conn)
+        roundtrips.soon(conn, ("SELECT pg_advisory_xact_lock($1)", (LOCK,)))
+        return name
+
+    return job
+
+
+def _fails_at_commit(conn: sa.Connection) -> str:
+    _insert("doomed")(conn)
+    roundtrips.soon(conn, ("SELECT 1 / 0", ()))
+    return "doomed"
+
+
+class Lock:
+    """``LOCK``, held by a connection of the test's own until ``release``."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = Database(db.url.render_as_string(hide_password=False))
+        self._conn = self._db.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self._conn.exec_driver_sql(f"SELECT pg_advisory_lock({LOCK})")
+        self._held = True
+
+    def someone_waits(self) -> None:
+        """Return once a transaction waits for the lock."""
+        waiting = (
+            "SELECT count(*) FROM pg_locks"
+            f" WHERE locktype = 'advisory' AND NOT granted AND objid = {LOCK}"
+        )
+        deadline = time.monotonic() + WAIT_S
+        while self._conn.exec_driver_sql(waiting).scalar_one() == 0:
+            assert time.monotonic() < deadline, "no transaction waits for the lock"
+            time.sleep(0.01)
+
+    def release(self) -> None:
+        if self._held:
+            self._conn.exec_driver_sql(f"SELECT pg_advisory_unlock({LOCK})")
+            self._held = False
+
+    def close(self) -> None:
+        self.release()
+        self._conn.close()
+        self._db.dispose()
+
+
+@pytest.fixture
+def lock(db: Database) -> Iterator[Lock]:
+    _postgresql_only(db)
+    held = Lock(db)
+    yield held
+    held.close()
+
+
+def test_postgresql_runs_the_next_transaction_while_a_commit_waits(
+    harness: Harness, lock: Lock
+) -> None:
+    ran = threading.Event()
+
+    def second(conn: sa.Connection) -> str:
+        _insert("second")(conn)
+        ran.set()
+        return "second"
+
+    async def scenario() -> list[str]:
+        done: list[str] = []
+        first = asyncio.create_task(harness.writer.submit(_waits_at_commit("first")))
+        first.add_done_callback(lambda _: done.append("first"))
+        await asyncio.to_thread(lock.someone_waits)  # the first transaction's COMMIT waits
+        later = asyncio.create_task(harness.writer.submit(second))
+        later.add_done_callback(lambda _: done.append("second"))
+        assert await asyncio.to_thread(ran.wait, WAIT_S), "the next transaction never ran"
+        await asyncio.sleep(0.05)
+        assert not first.done() and not later.done()  # neither is committed yet
+        await asyncio.to_thread(lock.release)
+        assert await asyncio.gather(first, later) == ["first", "second"]
+        return done
+
+    assert _run(scenario) == ["first", "second"]  # committed and answered in that order
+    assert harness.names() == ["first", "second"]
+    assert harness.writer.commits == 2
+
+
+def test_postgresql_reruns_alone_the_jobs_of_a_batch_whose_commit_fails(
+    harness: Harness,
+) -> None:
+    _postgresql_only(harness.db)
+
+    async def scenario() -> list[Any]:
+        gate = await harness.close_gate()
+        jobs = [_insert("w0"), _fails_at_commit, _insert("w1")]
+        tasks = [asyncio.create_task(harness.writer.submit(job)) for job in jobs]
+        await asyncio.sleep(0)
+        harness.gate.open()
+        await gate
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = _run(scenario)
+
+    assert results[0] == "w0" and results[2] == "w1"
+    assert isinstance(results[1], sa.exc.DataError)  # division by zero, at its own COMMIT
+    assert harness.names() == ["w0", "w1"]
+    assert harness.writer.jobs == 3  # the gate and the two good jobs, each committed once
+
+
+def test_postgresql_stop_drains_a_commit_in_flight_and_the_jobs_it_puts_back(
+    harness: Harness, lock: Lock
+) -> None:
+    async def scenario() -> list[Any]:
+        first = asyncio.create_task(harness.writer.submit(_waits_at_commit("first")))
+        await asyncio.to_thread(lock.someone_waits)
+        jobs = [_insert("w0"), _fails_at_commit, _insert("w1")]
+        tasks = [asyncio.create_task(harness.writer.submit(job)) for job in jobs]
+        await asyncio.sleep(0)
+        stopping = asyncio.create_task(asyncio.to_thread(harness.writer.stop))
+        await asyncio.wait_for(_stopping(harness.writer), WAIT_S)
+        await asyncio.to_thread(lock.release)
+        await stopping
+        return await asyncio.gather(first, *tasks, return_exceptions=True)
+
+    results = _run(scenario)
+
+    assert results[0] == "first" and results[1] == "w0" and results[3] == "w1"
+    assert isinstance(results[2], sa.exc.DataError)
+    assert harness.names() == ["first", "w0", "w1"]

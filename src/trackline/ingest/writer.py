@@ -1,6 +1,13 @@
 """Group commit: one writer thread per process runs every write job that has accumulated in
 one transaction, commits, and only then answers the waiting requests. A job that fails makes
-the writer re-run the batch's jobs one by one, so one bad job never costs the others."""
+the writer re-run the batch's jobs one by one, so one bad job never costs the others.
+
+On PostgreSQL the ``COMMIT`` of a transaction (with the statements that go with it, see
+``storage.roundtrips``) waits on a thread of its own, the committer, while the writer runs
+the next transaction's statements on another connection: the writer does not sit idle while
+the server flushes its WAL. One commit is in flight at a time, so transactions commit in the
+order their statements ran; a batch whose ``COMMIT`` fails goes back to the front of the
+queue, its jobs to be re-run one by one."""
 
 from __future__ import annotations
 
@@ -34,6 +41,60 @@ class _Pending:
     weight: int
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    alone: bool = False  # re-run in a transaction of its own (its batch failed)
+
+
+@dataclass(slots=True)
+class _Ran:
+    """A transaction whose statements have run, waiting for its ``COMMIT``."""
+
+    transaction: contextlib.ExitStack  # closing it commits (or rolls back and raises)
+    batch: list[_Pending]
+    results: list[Any]
+    started: float  # perf_counter() when its statements began
+    ran: float  # and when they ended
+
+
+class _Committer:
+    """A thread that commits one transaction at a time for the writer (PostgreSQL)."""
+
+    def __init__(self, finish: Callable[[_Ran], None]) -> None:
+        self._finish = finish
+        self._cond = threading.Condition()
+        self._next: _Ran | None = None
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="trackline-committer", daemon=True)
+        self._thread.start()
+
+    def hand(self, ran: _Ran) -> None:
+        """Commit ``ran`` once the commit in flight, if any, has ended."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._next is None)
+            self._next = ran
+            self._cond.notify_all()
+
+    def wait_idle(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._next is None)
+
+    def stop(self) -> None:
+        """End the thread once the commit in flight, if any, has ended."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._next is not None or self._stopping)
+                ran = self._next
+            if ran is None:
+                return
+            self._finish(ran)
+            with self._cond:
+                self._next = None
+                self._cond.notify_all()
 
 
 class Writer:
@@ -47,6 +108,7 @@ class Writer:
         self._cond = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._committer: _Committer | None = None
         self.commits = 0  # transactions committed, for stats and tests
         self.jobs = 0  # jobs committed
         self.weight = 0  # events (job weights) committed
@@ -66,6 +128,8 @@ class Writer:
         # commit of a few statements takes tens of ms. A short interval keeps it moving.
         sys.setswitchinterval(min(sys.getswitchinterval(), self.settings.switch_interval_s))
         _tune_gc(self.settings.gc_young_objects)
+        if self.db.dialect == "postgresql" and self.settings.overlap_commits:
+            self._committer = _Committer(self._finish)
         self._thread = threading.Thread(target=self._run, name="trackline-writer", daemon=True)
         self._thread.start()
 
@@ -77,6 +141,9 @@ class Writer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+            if self._committer is not None:
+                self._committer.stop()
+                self._committer = None
             if self._analyzing is not None:
                 self._analyzing.join()
             commits = max(self.commits, 1)
@@ -148,33 +215,85 @@ class Writer:
                 )
             batch: list[_Pending] = []
             weight = 0
-            while self._queue and (not batch or weight < self.settings.max_batch_events):
+            while self._queue and (not batch or self._joins(batch, weight)):
                 job = self._queue.popleft()
                 batch.append(job)
                 weight += job.weight
             self._queued_weight -= weight
             return batch
 
+    def _joins(self, batch: list[_Pending], weight: int) -> bool:
+        """Whether the next queued job joins ``batch``: not once it is full, and a job to be
+        re-run alone neither joins nor is joined."""
+        return (
+            weight < self.settings.max_batch_events
+            and not batch[0].alone
+            and not self._queue[0].alone
+        )
+
     def _run(self) -> None:
         while True:
             batch = self._take()
-            if not batch:
+            if batch:
+                self._commit(batch)
+                continue
+            if self._committer is None:
                 return  # stopping and drained
-            self._commit(batch)
+            self._committer.wait_idle()  # a failed commit puts its jobs back in the queue
+            with self._cond:
+                if not self._queue:
+                    return
 
     def _commit(self, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
-            with self.db.write() as conn:
+            with contextlib.ExitStack() as transaction:
+                conn = transaction.enter_context(self.db.write())
                 results = _run(conn, batch)
                 ran = time.perf_counter()
+                if self._committer is not None:
+                    # The commit goes on while the writer runs the next transaction.
+                    ran_batch = _Ran(transaction.pop_all(), batch, results, started, ran)
+                    self._committer.hand(ran_batch)
+                    return
         except BaseException as exc:  # noqa: BLE001 - every failure must reach its request
-            if len(batch) == 1:
-                _answer(batch[0], error=exc)
-                return
-            for job in batch:
-                self._commit([job])
+            self._failed(batch, exc)
             return
+        self._committed(batch, results, started, ran)
+
+    def _failed(self, batch: list[_Pending], exc: BaseException) -> None:
+        if len(batch) == 1:
+            _answer(batch[0], error=exc)
+            return
+        for job in batch:
+            self._commit([job])
+
+    def _finish(self, ran: _Ran) -> None:
+        """The committer's part: commit, then answer. A batch whose ``COMMIT`` fails goes back
+        to the front of the queue, each job to be re-run alone by the writer (not here: the
+        writer's next transaction may hold locks those jobs wait for, and it waits for this
+        thread before it commits)."""
+        try:
+            ran.transaction.close()
+        except BaseException as exc:  # noqa: BLE001 - every failure must reach its request
+            if len(ran.batch) == 1:
+                _answer(ran.batch[0], error=exc)
+                return
+            self._requeue(ran.batch)
+            return
+        self._committed(ran.batch, ran.results, ran.started, ran.ran)
+
+    def _requeue(self, batch: list[_Pending]) -> None:
+        with self._cond:
+            for job in reversed(batch):
+                job.alone = True
+                self._queue.appendleft(job)
+                self._queued_weight += job.weight
+            self._cond.notify()
+
+    def _committed(
+        self, batch: list[_Pending], results: list[Any], started: float, ran: float
+    ) -> None:
         self.commits += 1
         self.run_s += ran - started
         self.commit_s += time.perf_counter() - ran
