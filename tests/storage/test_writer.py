@@ -60,6 +60,16 @@ class Harness:
         assert started, "the writer never ran the gate job"
         return task
 
+    async def behind_gate(self, jobs: list[Callable[[sa.Connection], Any]]) -> list[Any]:
+        """Queue ``jobs`` while the gate job holds the writer (so they share a batch), open
+        the gate, and return each job's result or error."""
+        gate = await self.close_gate()
+        tasks = [asyncio.create_task(self.writer.submit(job)) for job in jobs]
+        await asyncio.sleep(0)
+        self.gate.open()
+        await gate
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
     def names(self) -> list[str]:
         with self.db.read() as conn:
             return sorted(conn.execute(sa.select(workspaces.c.name)).scalars())
@@ -130,16 +140,8 @@ FAILING = [
 
 @pytest.mark.parametrize("case", FAILING, ids=[c.name for c in FAILING])
 def test_a_failing_job_costs_no_other_job_of_its_batch(harness: Harness, case: Failing) -> None:
-    async def scenario() -> list[Any]:
-        gate = await harness.close_gate()
-        jobs = [_insert("w0"), _insert("w1"), case.job, _insert("w2")]
-        tasks = [asyncio.create_task(harness.writer.submit(job)) for job in jobs]
-        await asyncio.sleep(0)
-        harness.gate.open()
-        await gate
-        return await asyncio.gather(*tasks, return_exceptions=True)
-
-    results = _run(scenario)
+    jobs = [_insert("w0"), _insert("w1"), case.job, _insert("w2")]
+    results = _run(lambda: harness.behind_gate(jobs))
 
     assert results[:2] == ["w0", "w1"]
     assert isinstance(results[2], case.error)
@@ -402,16 +404,7 @@ def test_postgresql_reruns_alone_the_jobs_of_a_batch_whose_commit_fails(
 ) -> None:
     _postgresql_only(harness.db)
 
-    async def scenario() -> list[Any]:
-        gate = await harness.close_gate()
-        jobs = [_insert("w0"), _fails_at_commit, _insert("w1")]
-        tasks = [asyncio.create_task(harness.writer.submit(job)) for job in jobs]
-        await asyncio.sleep(0)
-        harness.gate.open()
-        await gate
-        return await asyncio.gather(*tasks, return_exceptions=True)
-
-    results = _run(scenario)
+    results = _run(lambda: harness.behind_gate([_insert("w0"), _fails_at_commit, _insert("w1")]))
 
     assert results[0] == "w0" and results[2] == "w1"
     assert isinstance(results[1], sa.exc.DataError)  # division by zero, at its own COMMIT

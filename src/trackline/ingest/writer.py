@@ -69,13 +69,16 @@ class _Committer:
     def hand(self, ran: _Ran) -> None:
         """Commit ``ran`` once the commit in flight, if any, has ended."""
         with self._cond:
-            self._cond.wait_for(lambda: self._next is None)
+            self._cond.wait_for(self._idle)
             self._next = ran
             self._cond.notify_all()
 
     def wait_idle(self) -> None:
         with self._cond:
-            self._cond.wait_for(lambda: self._next is None)
+            self._cond.wait_for(self._idle)
+
+    def _idle(self) -> bool:
+        return self._next is None
 
     def stop(self) -> None:
         """End the thread once the commit in flight, if any, has ended."""
@@ -253,8 +256,7 @@ class Writer:
                 ran = time.perf_counter()
                 if self._committer is not None:
                     # The commit goes on while the writer runs the next transaction.
-                    ran_batch = _Ran(transaction.pop_all(), batch, results, started, ran)
-                    self._committer.hand(ran_batch)
+                    self._committer.hand(_Ran(transaction.pop_all(), batch, results, started, ran))
                     return
         except BaseException as exc:  # noqa: BLE001 - every failure must reach its request
             self._failed(batch, exc)
