@@ -212,3 +212,65 @@ def test_0005_repairs_postgresql_after_an_earlier_0004(empty_db: Database) -> No
     assert _person_index(empty_db)
     empty_db.migrate()
     assert _differences(empty_db) == []
+
+
+def _collations(db: Database) -> dict[tuple[str, str], str]:
+    """PostgreSQL: each string column of Trackline's tables, and its collation ('' for the
+    database's default)."""
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT table_name, column_name, coalesce(collation_name, '')"
+                " FROM information_schema.columns WHERE table_schema = current_schema()"
+                " AND table_name = ANY(:tables) AND data_type IN ('character varying', 'text')"
+            ),
+            {"tables": list(metadata.tables)},
+        )
+        return {(table, column): collation for table, column, collation in rows}
+
+
+def test_strings_are_ordered_byte_by_byte(db: Database) -> None:
+    """Ids and names sort by their bytes on both databases (SQLite's ``BINARY``, PostgreSQL's
+    ``C``), whatever the PostgreSQL database's locale: upper case before lower, accents last."""
+    names = ["b", "é", "B", "a", "Z", "ä"]
+    with db.write() as conn:
+        for n, name in enumerate(names):
+            conn.execute(workspaces.insert().values(id=f"ws_order_{n}", name=name, created_at=1))
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.select(workspaces.c.name)
+            .where(workspaces.c.id.like("ws_order_%"))
+            .order_by(workspaces.c.name)
+        )
+        assert list(rows.scalars()) == sorted(names, key=str.encode)
+    if db.dialect == "postgresql":
+        columns = _collations(db)
+        assert len(columns) == sum(
+            isinstance(c.type, sa.String) for t in metadata.tables.values() for c in t.columns
+        )
+        assert set(columns.values()) == {"C"}
+
+
+def test_0006_gives_postgresql_strings_byte_order_and_back(empty_db: Database) -> None:
+    """0006 changes the collation of every string column on PostgreSQL, keeping the rows;
+    going back to 0005 restores the database's default. SQLite: nothing to change."""
+    if empty_db.dialect != "postgresql":
+        pytest.skip("SQLite's strings always compared byte by byte")
+    events = metadata.tables["events"]
+    with empty_db.write_engine.begin() as conn:
+        upgrade(conn, "0005")
+        conn.execute(workspaces.insert().values(id="ws_1", name="a", created_at=1))
+        conn.execute(events.insert(), [_event(n, f"p{n % 3}") for n in range(5)])
+    assert set(_collations(empty_db).values()) == {""}
+
+    empty_db.migrate()
+    assert set(_collations(empty_db).values()) == {"C"}
+    with empty_db.read() as conn:
+        assert len(_stored(conn)) == 5
+    assert _differences(empty_db) == []
+
+    with empty_db.write_engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0005")
+    assert set(_collations(empty_db).values()) == {""}
+    empty_db.migrate()
+    assert set(_collations(empty_db).values()) == {"C"}
