@@ -44,6 +44,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
 import loadgen
+import targets
 
 from trackline.ingest import store
 from trackline.ingest.model import CanonicalEvent
@@ -645,9 +646,12 @@ def main() -> None:
             )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    found = targets.verdicts(results, args.databases.split(","))
+    results["targets"] = targets.as_json(found)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
+    print(targets.render(found))
 
 
 if __name__ == "__main__":
