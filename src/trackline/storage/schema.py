@@ -20,7 +20,7 @@ def Str(length: int | None = None) -> sa.types.TypeEngine[str]:
     """A string (``VARCHAR(length)``, ``TEXT`` without one) compared byte by byte on both
     databases: ``COLLATE "C"`` on PostgreSQL, as SQLite's default ``BINARY`` already is. Ids,
     keys and names are not words to be ordered by a locale, and a locale's comparisons make
-    every index insert dearer: ``COPY`` into ``events`` ran 6 % faster with ``C`` than with the
+    every index insert dearer: ``COPY`` into ``events`` ran 5-7 % faster with ``C`` than with the
     database's ``C.UTF-8``, 28 % faster than with ICU's ``en-US`` (docs/benchmark.md, round 17)."""
     kind = sa.Text if length is None else sa.String
     return kind(length).with_variant(kind(length, collation="C"), "postgresql")
