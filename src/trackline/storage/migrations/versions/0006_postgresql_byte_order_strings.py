@@ -38,8 +38,9 @@ _TABLES = [
 def upgrade() -> None:
     """Ids, keys and names get ``COLLATE "C"`` instead of the database's locale: the order
     SQLite gives them, and cheaper comparisons in every index insert. PostgreSQL rebuilds the
-    indexes on these columns (not the tables), holding writes to each table meanwhile: on a
-    large ``events`` table that takes minutes. SQLite: nothing."""
+    indexes on these columns (not the tables); each table altered stays locked against reads
+    and writes until the migration commits: minutes with a large ``events`` table. SQLite:
+    nothing."""
     _collate('"C"', lambda collation: collation != "C")
 
 
@@ -67,7 +68,7 @@ def _collate(collation: str, changes: Callable[[str], bool]) -> None:
     for table, column, kind, length, current in columns:
         if not changes(current):
             continue
-        spelled = "text" if kind == "text" else f"varchar({length})"
+        spelled = "text" if kind == "text" else "varchar" + (f"({length})" if length else "")
         by_table.setdefault(table, []).append(
             f"ALTER COLUMN {quote(column)} TYPE {spelled} COLLATE {collation}"
         )
