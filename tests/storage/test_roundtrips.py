@@ -19,7 +19,12 @@ from trackline.ingest.model import CanonicalEvent, Parsed
 from trackline.ingest.pipeline import Origin, admit_many
 from trackline.storage import dialect, roundtrips
 from trackline.storage.database import Database
-from trackline.storage.schema import event_definitions, events, workspaces
+from trackline.storage.schema import (
+    event_definitions,
+    events,
+    property_declarations,
+    workspaces,
+)
 
 WS = "ws_trips"
 NOW = 1_700_000_000_000
@@ -101,6 +106,93 @@ def test_a_waiting_statement_that_fails_fails_the_commit_and_keeps_nothing(
     assert _names(pg) == ["ws_after"]
 
 
+def _ids(rows: list[tuple[Any, ...]]) -> list[str]:
+    return sorted(row[0] for row in rows)
+
+
+def test_a_look_up_ahead_goes_with_the_next_round_trip_and_answers_once(
+    pg: Database, tmp_path: Path
+) -> None:
+    with pg.write() as conn:
+        roundtrips.together(conn, [_insert("ws_a"), _insert("ws_b")])
+        pgconn = _pgconn(conn)
+    with _round_trips(pgconn, tmp_path) as trips, pg.write() as conn:
+        roundtrips.soon(conn, _insert("ws_c"))  # waits: goes first, so the look-up sees it
+        roundtrips.ahead(conn, "ids", ("SELECT id FROM workspaces", ()))
+        [rows] = roundtrips.together(conn, [("SELECT count(*) FROM workspaces", ())])
+        roundtrips.soon(conn, _insert("ws_d"))  # after the look-up: not in its answer
+        sent = roundtrips.answer(conn, "ids")
+        assert roundtrips.answer(conn, "ids") is None  # once
+        assert roundtrips.answer(conn, "never queued") is None
+    assert trips == [2]  # the look-up with the count; ws_d with the COMMIT
+    assert rows == [(3,)]
+    assert sent is not None and sent[0] == ("SELECT id FROM workspaces", ())
+    assert _ids(sent[1]) == ["ws_a", "ws_b", "ws_c"]
+
+
+def test_an_answer_not_sent_yet_is_sent_when_asked_for(pg: Database, tmp_path: Path) -> None:
+    with pg.write() as conn:
+        roundtrips.together(conn, [_insert("ws_a")])
+        pgconn = _pgconn(conn)
+    with _round_trips(pgconn, tmp_path) as trips, pg.write() as conn:
+        roundtrips.ahead(conn, "ids", ("SELECT id FROM workspaces", ()))
+        sent = roundtrips.answer(conn, "ids")
+    assert trips == [2]  # BEGIN with the look-up, then the COMMIT
+    assert sent is not None and _ids(sent[1]) == ["ws_a"]
+
+
+def test_a_forgotten_look_up_is_never_sent_and_answers_nothing(
+    pg: Database, tmp_path: Path
+) -> None:
+    with pg.write() as conn:
+        roundtrips.together(conn, [_insert("ws_a")])
+        pgconn = _pgconn(conn)
+    with _round_trips(pgconn, tmp_path) as trips, pg.write() as conn:
+        roundtrips.ahead(conn, "ids", ("SELECT 1 / 0", ()))  # would fail the transaction
+        roundtrips.forget(conn, "ids")
+        assert roundtrips.answer(conn, "ids") is None
+        roundtrips.together(conn, [_insert("ws_b")])
+        roundtrips.ahead(conn, "sent", ("SELECT id FROM workspaces", ()))
+        roundtrips.together(conn, [("SELECT 1", ())])
+        roundtrips.forget(conn, "sent")  # sent already: its rows are dropped
+        assert roundtrips.answer(conn, "sent") is None
+    assert trips == [3]
+    assert _names(pg) == ["ws_a", "ws_b"]
+
+
+def test_an_answer_lasts_only_for_its_transaction(pg: Database) -> None:
+    with pg.write() as conn:
+        roundtrips.ahead(conn, "ids", ("SELECT id FROM workspaces", ()))
+        roundtrips.together(conn, [_insert("ws_a")])
+    with pg.write() as conn:
+        assert roundtrips.answer(conn, "ids") is None
+
+
+def test_ingest_leaves_no_identities_look_up_behind_for_later_work(pg: Database) -> None:
+    """A commit whose events are all refused (a declared type) resolves no identities: the
+    look-up sent with its declarations must not answer a later resolution in the same
+    transaction, which may come after other jobs' writes."""
+    origin, ids = Origin(WS, None, "api/v1/batch"), EventIds()
+    with pg.write() as conn:
+        conn.execute(workspaces.insert().values(id=WS, name="trips", created_at=0))
+        conn.execute(
+            property_declarations.insert().values(
+                workspace_id=WS,
+                event="purchase_completed",
+                property="amount",
+                type="boolean",
+                updated_at=0,
+            )
+        )
+    with pg.write() as conn:
+        [(stored, refused)] = admit_many(
+            conn, works=[(origin, _batch("first", 5))], now_ms=NOW, ids=ids
+        )
+        assert stored == [] and len(refused) == 5  # amount is a number, declared a boolean
+        for kind in ("user", "device"):
+            assert roundtrips.answer(conn, ("identities", WS, kind)) is None
+
+
 def test_once_is_true_once_per_transaction(pg: Database) -> None:
     with pg.write() as conn:
         assert roundtrips.once(conn, ("lock", "a"))
@@ -151,11 +243,12 @@ def _round_trips(pgconn: Any, tmp_path: Path) -> Iterator[list[int]]:
     counted.append(sum(1 for f in sent if f[1:2] == ["F"] and f[3:4] in (["Sync"], ["Query"])))
 
 
-def test_an_ingest_commit_of_known_people_takes_five_round_trips(
+def test_an_ingest_commit_of_known_people_takes_four_round_trips(
     pg: Database, tmp_path: Path
 ) -> None:
-    """BEGIN, the hold against erasure and the declarations look-up; the identities
-    look-up; SAVEPOINT; COPY; the catalog upsert and COMMIT. Eight before."""
+    """BEGIN, the hold against erasure, the identities look-up and the declarations look-up;
+    SAVEPOINT; COPY; the catalog upsert and COMMIT. Eight before, five until the identities
+    went with the declarations."""
     origin, ids = Origin(WS, None, "api/v1/batch"), EventIds()
     with pg.write() as conn:
         conn.execute(workspaces.insert().values(id=WS, name="trips", created_at=0))
@@ -166,7 +259,7 @@ def test_an_ingest_commit_of_known_people_takes_five_round_trips(
         [(stored, refused)] = admit_many(
             conn, works=[(origin, _batch("second", 20))], now_ms=NOW, ids=ids
         )
-    assert trips == [5]
+    assert trips == [4]
     assert len(stored) == 20 and refused == []
     with pg.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(events)).scalar() == 40

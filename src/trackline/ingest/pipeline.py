@@ -79,9 +79,11 @@ def admit_many(
     Returns, per request, its ``(position, event id)`` pairs and its refused items."""
     ws = works[0][0].workspace_id
     events = [e for _, parsed in works for _, e in parsed.events]
-    # PostgreSQL: the hold goes with the declarations look-up (and the transaction's BEGIN)
-    # in one round trip; identity resolution then finds it taken.
-    identity.hold_against_erasure(conn, ws)
+    # PostgreSQL: the hold and the identities' look-up go with the declarations look-up (and
+    # the transaction's BEGIN) in one round trip; identity resolution then finds them done.
+    identity.look_up_soon(
+        conn, workspace_id=ws, pairs=[(e.external_id, e.device_id) for e in events]
+    )
     declared = catalog_store.declarations(conn, workspace_id=ws, events={e.event for e in events})
     known: dict[str, str] = {}
     if declared:
@@ -109,6 +111,7 @@ def admit_many(
         if flat
         else []
     )
+    people_store.forget_identities_ahead(conn, workspace_id=ws)  # when nothing was stored
     stored: list[list[tuple[int, str]]] = [[] for _ in works]
     for (n, position, _), event_id in zip(flat, event_ids, strict=True):
         stored[n].append((position, event_id))

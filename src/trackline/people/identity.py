@@ -142,6 +142,19 @@ def resolve(
     return Resolution([resolver.final(p) for p in people], new_devices)
 
 
+def look_up_soon(
+    conn: sa.Connection, *, workspace_id: str, pairs: list[tuple[str | None, str | None]]
+) -> None:
+    """PostgreSQL: have the identities of ``pairs`` looked up with the transaction's next
+    round trip, for a ``resolve`` of these pairs (or of some of them) that follows: ingest
+    sends them with its declarations look-up, one round trip less per commit. The hold
+    against erasure goes before them."""
+    hold_against_erasure(conn, workspace_id)
+    for kind, values in ((USER, {u for u, _ in pairs if u}), (DEVICE, {d for _, d in pairs if d})):
+        if values:
+            store.find_identities_ahead(conn, workspace_id=workspace_id, kind=kind, values=values)
+
+
 def _identity_keys(workspace_id: str, users: set[str], devices: set[str]) -> list[str]:
     """The lock keys of identities: writers that create, link or merge them take these."""
     return [f"{workspace_id}\x1f{USER}\x1f{u}" for u in users] + [

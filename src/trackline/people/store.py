@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 
 from trackline.people import mentions
-from trackline.storage import dialect, timeline
+from trackline.storage import dialect, roundtrips, timeline
 from trackline.storage.schema import (
     failed_events,
     groups,
@@ -26,8 +26,42 @@ USER, DEVICE = "user", "device"
 def find_identities(
     conn: sa.Connection, *, workspace_id: str, kind: str, values: Iterable[str]
 ) -> dict[str, str]:
-    """``value -> person_id`` for the identities of one kind that exist."""
-    return _identity_map(conn, workspace_id, kind, identities.c.value, values)
+    """``value -> person_id`` for the identities of one kind that exist: from the look-up
+    ``find_identities_ahead`` queued in this transaction when it asked for all of ``values``
+    (PostgreSQL), else by a query of its own."""
+    wanted = set(values)
+    if conn.dialect.name == "postgresql":
+        sent = roundtrips.answer(conn, ("identities", workspace_id, kind))
+        if sent is not None:
+            (_, (_, _, asked)), rows = sent
+            if wanted <= set(asked):
+                return {value: person for value, person in rows if value in wanted}
+    return _identity_map(conn, workspace_id, kind, identities.c.value, wanted)
+
+
+def find_identities_ahead(
+    conn: sa.Connection, *, workspace_id: str, kind: str, values: Iterable[str]
+) -> None:
+    """PostgreSQL: look up ``find_identities`` for ``values`` with the transaction's next
+    round trip (with the declarations look-up of ingest, which comes first), for the
+    ``find_identities`` that follows. SQLite: nothing (a look-up is a call into a library)."""
+    if conn.dialect.name == "postgresql":
+        key = ("identities", workspace_id, kind)
+        roundtrips.ahead(conn, key, (_IDENTITIES_POSTGRES, (workspace_id, kind, sorted(values))))
+
+
+def forget_identities_ahead(conn: sa.Connection, *, workspace_id: str) -> None:
+    """Drop what ``find_identities_ahead`` looked up and no ``find_identities`` took: the
+    transaction's later writes would make it stale for a later look-up."""
+    if conn.dialect.name == "postgresql":
+        for kind in (USER, DEVICE):
+            roundtrips.forget(conn, ("identities", workspace_id, kind))
+
+
+_IDENTITIES_POSTGRES = (
+    "SELECT value, person_id FROM identities"
+    " WHERE workspace_id = $1 AND kind = $2 AND value = ANY($3::text[])"
+)
 
 
 def users_of(

@@ -13,6 +13,9 @@ with it, in psycopg's pipeline mode:
   it goes with the transaction's next statement or with its ``COMMIT``.
 - ``together(conn, statements)`` sends what waits and ``statements`` at once and answers
   each one's rows.
+- ``ahead(conn, key, statement)`` queues a look-up whose rows are wanted later: it goes with
+  the next round trip, after the ``soon`` statements, and ``answer(conn, key)`` hands back its
+  rows (sending what waits first if nothing has gone yet).
 
 A statement sent through SQLAlchemy or ``dialect.driver_cursor`` first sends what waits, in a
 round trip of its own (``send_waiting``), so the order of statements is always the order in
@@ -47,6 +50,8 @@ class _Waiting:
     begin: bool = True
     statements: list[Statement] = field(default_factory=list)
     seen: set[Hashable] = field(default_factory=set)
+    reads: dict[Hashable, Statement] = field(default_factory=dict)  # ``ahead``, not sent yet
+    answers: dict[Hashable, tuple[Statement, Rows]] = field(default_factory=dict)
 
 
 def begin_lazily(conn: sa.Connection) -> None:
@@ -70,20 +75,49 @@ def once(conn: sa.Connection, token: Hashable) -> bool:
     return True
 
 
+def ahead(conn: sa.Connection, key: Hashable, statement: Statement) -> None:
+    """Send ``statement`` with the transaction's next round trip and keep its rows for
+    ``answer(conn, key)``: a look-up issued before the statement that needs its rows, so the
+    two share a round trip."""
+    _waiting(conn).reads[key] = statement
+
+
+def answer(conn: sa.Connection, key: Hashable) -> tuple[Statement, Rows] | None:
+    """The statement queued by ``ahead`` under ``key`` and its rows, once: sent now with what
+    waits if it has not gone yet; None when this transaction queued none."""
+    waiting = _marked(conn)
+    if waiting is None:
+        return None
+    if key in waiting.reads:
+        send_waiting(conn)
+    return waiting.answers.pop(key, None)
+
+
+def forget(conn: sa.Connection, key: Hashable) -> None:
+    """Drop the look-up queued under ``key`` and its rows, sent or not."""
+    waiting = _marked(conn)
+    if waiting is not None:
+        waiting.reads.pop(key, None)
+        waiting.answers.pop(key, None)
+
+
 def together(conn: sa.Connection, statements: Sequence[Statement]) -> list[Rows]:
     """Run what waits, then ``statements``, in one round trip; each statement's rows."""
-    begin, ahead = _take(conn)
-    rows = _send(conn, [*ahead, *statements], begin=begin)
-    return rows[len(ahead) :]
+    taken = _take(conn)
+    rows = _send(conn, [*taken.statements, *statements], begin=taken.begin)
+    _keep(conn, taken, rows)
+    return rows[len(taken.statements) :]
 
 
 def send_waiting(conn: sa.Connection, *, translate: bool = True) -> None:
-    """Send what waits (the ``BEGIN``, ``soon`` statements) now, before another statement.
-    ``translate=False`` inside SQLAlchemy's own execution of a statement, which translates
-    psycopg's errors itself (and invalidates a lost connection its own way)."""
-    begin, ahead = _take(conn)
-    if begin or ahead:
-        _send(conn, ahead, begin=begin, translate=translate)
+    """Send what waits (the ``BEGIN``, ``soon`` and ``ahead`` statements) now, before
+    another statement. ``translate=False`` inside SQLAlchemy's own execution of a statement,
+    which translates psycopg's errors itself (and invalidates a lost connection its own
+    way)."""
+    taken = _take(conn)
+    if taken.begin or taken.statements:
+        rows = _send(conn, taken.statements, begin=taken.begin, translate=translate)
+        _keep(conn, taken, rows)
 
 
 def commit(conn: sa.Connection) -> None:
@@ -92,7 +126,7 @@ def commit(conn: sa.Connection) -> None:
     waiting = _marked(conn)
     conn.info.pop(_KEY, None)  # committed: nothing waits any more, not even a COMMIT
     if waiting is None or (waiting.begin and not waiting.statements):
-        return
+        return  # look-ups still waiting are not sent: nothing reads them any more
     _send(conn, [*waiting.statements, ("COMMIT", ())], begin=waiting.begin)
 
 
@@ -137,15 +171,33 @@ def _marked(conn: sa.Connection) -> _Waiting | None:
     return waiting
 
 
-def _take(conn: sa.Connection) -> tuple[bool, list[Statement]]:
-    """Take what waits: whether the ``BEGIN`` is still to be sent, and the ``soon``
-    statements; the transaction has begun on the server once they are sent."""
+@dataclass(slots=True)
+class _Taken:
+    """What waited, taken to be sent."""
+
+    begin: bool  # the ``BEGIN`` is still to be sent
+    statements: list[Statement]  # the ``soon`` statements, then the ``ahead`` look-ups
+    reads: list[Hashable]  # the look-ups' keys: the last ``len(reads)`` of ``statements``
+
+
+def _take(conn: sa.Connection) -> _Taken:
+    """Take what waits; the transaction has begun on the server once it is sent."""
     waiting = _marked(conn)
     if waiting is None:
-        return False, []
-    taken = waiting.begin, waiting.statements
-    waiting.begin, waiting.statements = False, []
+        return _Taken(False, [], [])
+    taken = _Taken(waiting.begin, [*waiting.statements, *waiting.reads.values()], [*waiting.reads])
+    waiting.begin, waiting.statements, waiting.reads = False, [], {}
     return taken
+
+
+def _keep(conn: sa.Connection, taken: _Taken, rows: list[Rows]) -> None:
+    """Keep the rows of the ``ahead`` look-ups just sent for ``answer``."""
+    waiting = _marked(conn)
+    if waiting is None or not taken.reads:
+        return
+    first = len(taken.statements) - len(taken.reads)
+    for n, key in enumerate(taken.reads, start=first):
+        waiting.answers[key] = (taken.statements[n], rows[n])
 
 
 def _send(
