@@ -17,11 +17,13 @@ import sqlalchemy as sa
 from trackline.ids import EventIds
 from trackline.ingest.model import CanonicalEvent, Parsed
 from trackline.ingest.pipeline import Origin, admit_many
+from trackline.people import identity
 from trackline.storage import dialect, roundtrips
 from trackline.storage.database import Database
 from trackline.storage.schema import (
     event_definitions,
     events,
+    identities,
     property_declarations,
     workspaces,
 )
@@ -185,12 +187,37 @@ def test_ingest_leaves_no_identities_look_up_behind_for_later_work(pg: Database)
             )
         )
     with pg.write() as conn:
-        [(stored, refused)] = admit_many(
-            conn, works=[(origin, _batch("first", 5))], now_ms=NOW, ids=ids
-        )
+        batch = _batch("first", 5, devices=True)
+        [(stored, refused)] = admit_many(conn, works=[(origin, batch)], now_ms=NOW, ids=ids)
         assert stored == [] and len(refused) == 5  # amount is a number, declared a boolean
         for kind in ("user", "device"):
             assert roundtrips.answer(conn, ("identities", WS, kind)) is None
+
+
+def test_resolution_reads_again_after_its_locks_what_was_looked_up_ahead(
+    pg: Database, database_url: str
+) -> None:
+    """An identity looked up ahead as unknown and created by another writer before this
+    one takes its lock: resolution waits for the lock, reads again and finds that person,
+    rather than trusting the answer and creating a second one."""
+    with pg.write() as conn:
+        conn.execute(workspaces.insert().values(id=WS, name="trips", created_at=0))
+    other = Database(database_url)
+    try:
+        with pg.write() as conn:
+            identity.look_up_soon(conn, workspace_id=WS, pairs=[("user_new", None)])
+            roundtrips.together(conn, [("SELECT 1", ())])  # the look-up went: user_new unknown
+            with other.write() as elsewhere:
+                created = identity.resolve(
+                    elsewhere, workspace_id=WS, pairs=[("user_new", None)], now_ms=NOW
+                ).person_ids
+            found = identity.resolve(conn, workspace_id=WS, pairs=[("user_new", None)], now_ms=NOW)
+    finally:
+        other.dispose()
+    assert found.person_ids == created
+    with pg.read() as conn:
+        users = identities.select().where(identities.c.value == "user_new")
+        assert len(conn.execute(users).all()) == 1
 
 
 def test_once_is_true_once_per_transaction(pg: Database) -> None:
@@ -202,7 +229,7 @@ def test_once_is_true_once_per_transaction(pg: Database) -> None:
         assert roundtrips.once(conn, ("lock", "a"))
 
 
-def _batch(prefix: str, count: int) -> Parsed:
+def _batch(prefix: str, count: int, *, devices: bool = False) -> Parsed:
     return Parsed(
         events=[
             (
@@ -210,7 +237,7 @@ def _batch(prefix: str, count: int) -> Parsed:
                 CanonicalEvent(
                     event="purchase_completed",
                     external_id=f"user_{n % 5}",
-                    device_id=None,
+                    device_id=f"device_{n}" if devices else None,
                     parameters={"amount": n},
                     timestamp=NOW + n,
                     message_id=f"{prefix}-{n}",

@@ -150,7 +150,9 @@ def look_up_soon(
     sends them with its declarations look-up, one round trip less per commit. The hold
     against erasure goes before them."""
     hold_against_erasure(conn, workspace_id)
-    for kind, values in ((USER, {u for u, _ in pairs if u}), (DEVICE, {d for _, d in pairs if d})):
+    users = {u for u, _ in pairs if u is not None}
+    devices = {d for _, d in pairs if d is not None}
+    for kind, values in ((USER, users), (DEVICE, devices)):
         if values:
             store.find_identities_ahead(conn, workspace_id=workspace_id, kind=kind, values=values)
 
